@@ -1,0 +1,1 @@
+"""Camera calibration: intrinsics, scale, image health, thresholds and golden samples."""

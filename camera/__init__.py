@@ -1,0 +1,1 @@
+"""Frame sources for the station: GenICam cameras, image folders and a simulated line."""

@@ -1,0 +1,30 @@
+"""The `inspection` command: one group, thin commands over library functions.
+
+Exit codes: 0 ok, 1 a check failed (e.g. golden drift), 2 bad input, config or model.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from inspection import __version__
+from inspection.cli.config_cmd import config
+from inspection.cli.model_cmd import model
+from inspection.cli.sim_cmd import sim
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inspection")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Real-time visual quality inspection station."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+main.add_command(config)
+main.add_command(model)
+main.add_command(sim)

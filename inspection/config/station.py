@@ -1,0 +1,74 @@
+"""The configuration tree. Every model forbids unknown keys and describes every field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
+
+from inspection.model_card import Roi, Thresholds
+from inspection.paths import BUNDLED_MODEL
+from inspection.strict import StrictModel
+
+
+def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths in a config file mean relative to that file, not to the working directory."""
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
+
+
+class ModelConfig(StrictModel):
+    path: ConfigPath = Field(default=BUNDLED_MODEL, description="ONNX model file")
+    card: ConfigPath | None = Field(default=None, description="model card; default: <model>.card.json beside it")
+    intra_op_threads: int = Field(default=2, ge=1, le=64, description="onnxruntime threads per model session")
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        default="all", description="onnxruntime graph optimisation level"
+    )
+    verify_golden: bool = Field(
+        default=True, description="re-score the card's golden images at load and refuse a model that drifted"
+    )
+
+
+class PreprocessConfig(StrictModel):
+    roi: Roi | None = Field(default=None, description="crop overriding the card's, when the camera sits differently")
+
+
+class ThresholdsConfig(StrictModel):
+    """Overrides of the card's default thresholds; a changed pair needs its own version."""
+
+    version: str | None = Field(default=None, description="name of this threshold set, recorded with every decision")
+    pass_below: float | None = Field(default=None, ge=0.0, le=1.0, description="scores below this pass")
+    reject_above: float | None = Field(default=None, ge=0.0, le=1.0, description="scores at or above this reject")
+    region_threshold: float | None = Field(default=None, gt=0.0, lt=1.0, description="map value of a defect pixel")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThresholdsConfig:
+        if self.pass_below is not None and self.reject_above is not None and self.pass_below > self.reject_above:
+            raise ValueError(f"pass_below ({self.pass_below}) must be <= reject_above ({self.reject_above})")
+        changed = (self.pass_below, self.reject_above, self.region_threshold) != (None, None, None)
+        if changed and not self.version:
+            raise ValueError("overriding thresholds needs a version, so decisions can be traced to them")
+        return self
+
+    def resolve(self, card: Thresholds) -> Thresholds:
+        """The card's thresholds with these overrides applied (validated again as a pair)."""
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        return Thresholds.model_validate({**card.model_dump(), **overrides})
+
+
+class StorageConfig(StrictModel):
+    data_dir: ConfigPath = Field(default=Path("data"), description="folder for the database, images and reports")
+
+
+class StationConfig(StrictModel):
+    station_id: str = Field(
+        default="station-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique name of this station"
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the defect model")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="image preparation")
+    thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")

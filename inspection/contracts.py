@@ -1,0 +1,35 @@
+"""The contracts between the station's parts (DESIGN.md); one module owns them."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from inspection.decide import Verdict
+from inspection.strict import StrictModel
+
+
+class Region(StrictModel):
+    x: int = Field(description="bbox left, frame px")
+    y: int = Field(description="bbox top, frame px")
+    width: int = Field(ge=1, description="bbox width, frame px")
+    height: int = Field(ge=1, description="bbox height, frame px")
+    area_px: float = Field(ge=0, description="defect area, frame px")
+    peak: float = Field(description="highest defect-map value in the region")
+    area_mm2: float | None = Field(default=None, description="area on the part, once the camera is calibrated")
+
+
+class Decision(StrictModel):
+    """One part's decision with everything needed to trace it."""
+
+    part_id: str
+    station_id: str
+    verdict: Verdict
+    reason: str
+    detail: str
+    score: float | None = Field(description="model score, None when there was none to trust")
+    regions: tuple[Region, ...] = ()
+    model_id: str = Field(description="sha256 of the ONNX file")
+    thresholds_version: str
+    calibration_id: str | None = None
+    latency_ms: dict[str, float] = Field(default_factory=dict, description="per stage, and 'total'")
+    gate_deadline_ns: int | None = Field(default=None, description="host monotonic time the part reaches the gate")

@@ -1,0 +1,84 @@
+"""Frame -> traceable decision: preprocessing, model, decision function and regions, timed.
+
+Replay, evaluation and the inline station all decide parts through `Inspector.inspect`, so the
+paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspection.contracts import Decision, Region
+from inspection.decide import Judgement, decide, failsafe
+from inspection.errors import ImageError
+from inspection.model_card import Thresholds
+from inspection.outputs import ModelOutput, interpret
+from inspection.regions import find_regions
+from inspection.runtime import ModelRuntime
+
+
+@dataclass(frozen=True)
+class Inspection:
+    decision: Decision
+    output: ModelOutput | None  # None when the model never ran
+
+
+def _ms(start_ns: int, end_ns: int) -> float:
+    return round((end_ns - start_ns) / 1e6, 3)
+
+
+class Inspector:
+    def __init__(
+        self,
+        runtime: ModelRuntime,
+        thresholds: Thresholds,
+        station_id: str = "offline",
+        calibration_id: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.thresholds = thresholds
+        self.station_id = station_id
+        self.calibration_id = calibration_id
+
+    def inspect(self, image: np.ndarray, part_id: str) -> Inspection:
+        t0 = time.perf_counter_ns()
+        output: ModelOutput | None = None
+        latency: dict[str, float] = {}
+        regions: list[Region] = []
+        try:
+            tensor = self.runtime.preprocess(image)
+            t1 = time.perf_counter_ns()
+            latency["preprocess"] = _ms(t0, t1)
+            raw = self.runtime.infer(tensor)
+            t2 = time.perf_counter_ns()
+            latency["model"] = _ms(t1, t2)
+            output = interpret(raw, self.runtime.card.output)
+            judgement = decide(output, self.thresholds)
+            if output.heatmap is not None and judgement.verdict != "failsafe":
+                regions = find_regions(output.heatmap, self.thresholds, image.shape[:2], self.runtime.card.input.roi)
+            latency["decide"] = _ms(t2, time.perf_counter_ns())
+        except ImageError as exc:
+            judgement = failsafe("bad_image", str(exc))
+        except Exception as exc:  # a model crash must become a fail-safe decision, not a lost part
+            judgement = failsafe("model_error", f"{type(exc).__name__}: {exc}")
+        latency["total"] = _ms(t0, time.perf_counter_ns())
+        return Inspection(self.record(part_id, judgement, regions, latency), output)
+
+    def record(self, part_id: str, judgement: Judgement, regions: list[Region], latency: dict[str, float]) -> Decision:
+        score = judgement.score
+        return Decision(
+            part_id=part_id,
+            station_id=self.station_id,
+            verdict=judgement.verdict,
+            reason=judgement.reason,
+            detail=judgement.detail,
+            score=score if np.isfinite(score) else None,
+            regions=tuple(regions),
+            model_id=self.runtime.model_id,
+            thresholds_version=self.thresholds.version,
+            calibration_id=self.calibration_id,
+            latency_ms=latency,
+        )

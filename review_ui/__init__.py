@@ -1,0 +1,1 @@
+"""Human-in-the-loop review server and web UI."""
