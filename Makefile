@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench sample-images clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/model_latency.py
+
+## Regenerate sample_images/: 12 good parts and 2 of each training defect kind (seeds 5e6+).
+sample-images: setup
+	rm -rf sample_images && mkdir sample_images
+	$(BIN)/inspection sim render sample_images --count 12 --seed 5000000 --defect-share 0
+	n=0; for kind in scratch pit crack stain edge_chip missing_hole; do \
+	  $(BIN)/inspection sim render sample_images --count 2 --seed $$((5000100 + n)) --defect-share 1 --kind $$kind; \
+	  n=$$((n + 2)); done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

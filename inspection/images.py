@@ -1,35 +1,75 @@
-"""Reading image files into frames, with errors that say what is wrong with the file."""
+"""Reading image files into frames, with errors that say what is wrong with the file.
+
+The header is checked before decoding (Pillow reads it without touching the pixels), so a file
+that declares absurd dimensions is refused instead of allocating gigabytes.
+"""
 
 from __future__ import annotations
 
+import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from inspection.errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+MAX_PIXELS = 64_000_000  # far above any line camera; far below what would exhaust memory
+SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Mono, BGR or BGRA at 8 or 16 bits, as stored; raises `ImageError` naming the file."""
+def check_header(data: bytes | np.ndarray, path: Path) -> None:
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot be read ({exc.strerror})") from None
-    if data.size == 0:
+        with Image.open(io.BytesIO(bytes(data))) as header:
+            width, height = header.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return  # let the decoder give its own verdict on files Pillow cannot parse
+    if width * height > MAX_PIXELS or width <= 0 or height <= 0:
+        raise ImageError(
+            f"{path}: header declares {width}x{height} px, beyond the {MAX_PIXELS // 1_000_000} MP limit "
+            "(corrupt header, or not a camera frame)"
+        )
+
+
+def decode_image(data: bytes | np.ndarray, path: Path) -> np.ndarray:
+    """Mono, BGR or BGRA at 8 or 16 bits, as stored; raises `ImageError` naming the file."""
+    if len(data) == 0:
         raise ImageError(f"{path}: file is empty (0 bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    check_header(data, path)
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path}: not a decodable image (truncated, or not really {path.suffix or 'an image'})")
+    if image.dtype not in SUPPORTED_DTYPES:
+        raise ImageError(f"{path}: {image.dtype} pixels are not supported; store frames as 8- or 16-bit integers")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels not in (1, 3, 4):
+        raise ImageError(f"{path}: {channels} channels are not supported; use mono, BGR or BGRA")
+    if min(image.shape[:2]) < 16:
+        raise ImageError(f"{path}: {image.shape[1]}x{image.shape[0]} px is too small to be a camera frame")
     return image
 
 
+def read_image(path: Path) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({exc.strerror})") from None
+    return decode_image(data, path)
+
+
+def walk_image_files(folder: Path) -> Iterator[Path]:
+    """Image files below `folder` in a stable order, streamed; mask folders are skipped."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "masks")
+        for name in sorted(files):
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                yield Path(root) / name
+
+
 def iter_image_files(folder: Path) -> list[Path]:
-    """Image files below `folder`, sorted, skipping mask folders."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and "masks" not in p.relative_to(folder).parts
-    )
+    return list(walk_image_files(folder))

@@ -21,6 +21,8 @@ class ModelOutput:
 
 
 def _as_map(name: str, value: np.ndarray) -> np.ndarray | str:
+    if value.size == 0:
+        return f"output {name!r} is empty (shape {value.shape})"
     if value.ndim == 4 and value.shape[:2] == (1, 1):
         return np.asarray(value[0, 0])
     if value.ndim == 3 and value.shape[0] == 1:

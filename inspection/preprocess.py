@@ -24,8 +24,12 @@ def roi_box(roi: Roi | None, height: int, width: int) -> tuple[int, int, int, in
     """(x, y, w, h) in pixels of the ROI on a frame of this size."""
     if roi is None:
         return 0, 0, width, height
-    x, y = round(roi.x * width), round(roi.y * height)
-    return x, y, max(1, round(roi.width * width)), max(1, round(roi.height * height))
+    # Round the edges, not the origin and size separately, and keep at least one pixel inside.
+    x0 = min(round(roi.x * width), width - 1)
+    y0 = min(round(roi.y * height), height - 1)
+    x1 = min(max(round((roi.x + roi.width) * width), x0 + 1), width)
+    y1 = min(max(round((roi.y + roi.height) * height), y0 + 1), height)
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def channels_of(image: np.ndarray) -> int:

@@ -24,13 +24,19 @@ def sim() -> None:
 @click.option("--defect-share", default=0.5, show_default=True, help="Share of defective parts.")
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(sorted(DEFECT_KINDS)), help="Defect kinds (repeat).")
 def render(out: Path, count: int, first_seed: int, defect_share: float, kinds: tuple[str, ...]) -> None:
-    """Render COUNT parts into OUT/good and OUT/defect (with masks/), plus OUT/labels.csv."""
+    """Render COUNT parts into OUT/good and OUT/defect (with masks/), listed in OUT/labels.csv.
+
+    Rendering into an existing folder adds to it, so a set can be built kind by kind.
+    """
     params = SceneParams(defect_probability=defect_share)
     for sub in ("good", "defect/masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    with (out / "labels.csv").open("w", newline="") as fh, progress("render", count) as advance:
+    labels = out / "labels.csv"
+    new = not labels.exists()
+    with labels.open("a", newline="") as fh, progress("render", count) as advance:
         writer = csv.writer(fh)
-        writer.writerow(["path", "label", "kinds", "seed"])
+        if new:
+            writer.writerow(["path", "label", "kinds", "seed"])
         for seed in range(first_seed, first_seed + count):
             part = render_part(seed, kinds=kinds or None, params=params)
             label = "defect" if part.is_defective else "good"

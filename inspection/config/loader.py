@@ -86,9 +86,13 @@ def _parse(file: Path, text: str) -> tuple[Any, dict[tuple[str, ...], int]]:
         if suffix == ".toml":
             return tomllib.loads(text), _toml_lines(text)
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text) or {}, _yaml_lines(text)
+            raw = yaml.safe_load(text)
+            return ({} if raw is None else raw), _yaml_lines(text)  # only an empty file means "defaults"
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(file, [ConfigIssue("", getattr(exc, "lineno", None), f"not valid TOML: {exc}")]) from None
+        # TOMLDecodeError gains `lineno` only in Python 3.14; before that the line is in the text.
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
+        raise ConfigFileError(file, [ConfigIssue("", line, f"not valid TOML: {exc}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
