@@ -12,6 +12,7 @@ import click
 from inspection import __version__
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
+from inspection.cli.replay_cmd import replay
 from inspection.cli.sim_cmd import sim
 
 
@@ -28,3 +29,4 @@ def main(verbose: bool) -> None:
 main.add_command(config)
 main.add_command(model)
 main.add_command(sim)
+main.add_command(replay)

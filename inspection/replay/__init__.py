@@ -1,0 +1,1 @@
+"""Offline replay of image folders through the station's own decision code, with a report."""
