@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: system-deps $(STAMP)
 
-## The main job on the embedded default: the bundled model on the sample images.
+## The main job on the embedded default: verify the bundled model, replay the sample images.
 run: setup
 	$(BIN)/inspection model verify
-	$(BIN)/inspection model eval sample_images
+	$(BIN)/inspection replay sample_images
 
 lint: setup
 	$(BIN)/ruff check .

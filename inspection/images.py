@@ -26,13 +26,21 @@ def check_header(data: bytes | np.ndarray, path: Path) -> None:
     try:
         with Image.open(io.BytesIO(bytes(data))) as header:
             width, height = header.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+            bands, mode = header.getbands(), header.mode
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{path}: header declares an image beyond the {MAX_PIXELS // 1_000_000} MP limit ({exc})"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return  # let the decoder give its own verdict on files Pillow cannot parse
     if width * height > MAX_PIXELS or width <= 0 or height <= 0:
         raise ImageError(
             f"{path}: header declares {width}x{height} px, beyond the {MAX_PIXELS // 1_000_000} MP limit "
             "(corrupt header, or not a camera frame)"
         )
+    # OpenCV would quietly drop or invent channels here (grey+alpha), or read CMYK as BGRA.
+    if len(bands) == 2 or mode == "CMYK":
+        raise ImageError(f"{path}: {len(bands)} channels ({mode}) are not supported; store mono, RGB or RGBA frames")
 
 
 def decode_image(data: bytes | np.ndarray, path: Path) -> np.ndarray:
@@ -41,7 +49,10 @@ def decode_image(data: bytes | np.ndarray, path: Path) -> np.ndarray:
         raise ImageError(f"{path}: file is empty (0 bytes)")
     check_header(data, path)
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageError(f"{path}: the decoder refused it ({exc.err})") from None
     if image is None:
         raise ImageError(f"{path}: not a decodable image (truncated, or not really {path.suffix or 'an image'})")
     if image.dtype not in SUPPORTED_DTYPES:

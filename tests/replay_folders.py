@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from camera.sim import render_part
 
@@ -19,7 +21,7 @@ BROKEN_KINDS: dict[str, str] = {
     "text": "not a decodable image",
     "tiny": "too small",
     "absurd": "beyond the 64 MP limit",
-    "two_channel": "2 channels are not supported",
+    "two_channel": "2 channels (LA) are not supported",
 }
 
 
@@ -47,14 +49,16 @@ def write_broken(folder: Path, kind: str, index: int) -> Path:
     elif kind == "empty":
         path, payload = folder / f"empty-{index}.png", b""
     elif kind == "text":
-        path, payload = folder / f"notes-{index}.jpg", b"operator notes: camera 3 lens cleaned\n" * 20
+        path, payload = folder / f"text-{index}.jpg", b"operator notes: camera 3 lens cleaned\n" * 20
     elif kind == "tiny":
         path, payload = folder / f"tiny-{index}.png", _png(np.full((1, 1), 128, np.uint8))
     elif kind == "absurd":
         path, payload = folder / f"absurd-{index}.png", absurd_png()
     elif kind == "two_channel":
-        path = folder / f"two-channel-{index}.tif"
-        payload = encode(np.zeros((64, 64, 2), np.uint8), ".tif")
+        path = folder / f"two_channel-{index}.tif"
+        buffer = io.BytesIO()
+        Image.fromarray(np.zeros((64, 64, 2), np.uint8), mode="LA").save(buffer, format="TIFF")
+        payload = buffer.getvalue()
     else:
         raise ValueError(kind)
     path.write_bytes(payload)

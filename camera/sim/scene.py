@@ -42,17 +42,20 @@ class RenderedPart:
 
 
 def add_dust(image: np.ndarray, rng: np.random.Generator, sigma: float) -> None:
-    """Specks of 1-3 px anywhere in the frame: harmless, and the model must learn to ignore them."""
+    """Specks of 1-2 px anywhere in the frame: harmless, and the model must learn to ignore them.
+
+    They stay smaller and fainter than the smallest pit (radius 2.5 px), as real dust does.
+    """
     height, width = image.shape
     yy, xx = pixel_grid(height, width)
     for _ in range(int(rng.integers(1, 6))):
         x, y = rng.uniform(0, width), rng.uniform(0, height)
-        r = rng.uniform(0.6, 1.4)
+        r = rng.uniform(0.5, 1.0)
         x0, x1 = max(0, int(x) - 3), min(width, int(x) + 4)
         y0, y1 = max(0, int(y) - 3), min(height, int(y) + 4)
         d = np.hypot(xx[y0:y1, x0:x1] - x, yy[y0:y1, x0:x1] - y)
         sign = 1.0 if rng.random() < 0.3 else -1.0
-        image[y0:y1, x0:x1] += sign * rng.uniform(4.0, 15.0) * sigma * np.clip(r + 0.5 - d, 0.0, 1.0)
+        image[y0:y1, x0:x1] += sign * rng.uniform(3.0, 8.0) * sigma * np.clip(r + 0.5 - d, 0.0, 1.0)
 
 
 def light_and_sense(image: np.ndarray, rng: np.random.Generator, read_sigma: float, shot_gain: float) -> np.ndarray:

@@ -79,6 +79,8 @@ def replay_file(path: Path, label: Label | None) -> ReplayRow | None:
         image = decode_image(data, path)
     except ImageError as exc:
         return ReplayRow(path=rel, sha256=sha, label=label, status="failed", failure=str(exc).removeprefix(f"{path}: "))
+    except Exception as exc:  # a decoder bug on one file must not stop the run
+        return ReplayRow(path=rel, sha256=sha, label=label, status="failed", failure=f"{type(exc).__name__}: {exc}")
     result = state.inspector.inspect(image, rel)
     challenger = state.challenger.inspect(image, rel).decision if state.challenger else None
     row = ReplayRow(

@@ -33,7 +33,7 @@ class Recipe(StrictModel):
     batch_size: int = Field(ge=1, description="images per step")
     learning_rate: float = Field(gt=0, description="peak AdamW learning rate (one-cycle schedule)")
     weight_decay: float = Field(ge=0, description="AdamW weight decay")
-    pixel_pos_weight: float = Field(gt=0, description="BCE weight of defect cells against clean ones")
+    pixel_pos_share: float = Field(gt=0, lt=1, description="share of the pixel loss given to defect cells")
     image_loss_weight: float = Field(ge=0, description="weight of the image-level loss")
     target_escape_rate: float = Field(gt=0, lt=1, description="defect share allowed below pass_below on validation")
     target_false_reject_rate: float = Field(gt=0, lt=1, description="good share allowed above reject_above")
