@@ -37,6 +37,7 @@ class Recipe(StrictModel):
     image_loss_weight: float = Field(ge=0, description="weight of the image-level loss")
     target_escape_rate: float = Field(gt=0, lt=1, description="defect share allowed below pass_below on validation")
     target_false_reject_rate: float = Field(gt=0, lt=1, description="good share allowed above reject_above")
+    review_budget: float = Field(ge=0, lt=1, description="share of validation parts the uncertain band may hold")
     region_threshold: float = Field(gt=0, lt=1, description="map value marking defect pixels")
     torch_threads: int = Field(default=2, ge=1, description="CPU threads for training")
 

@@ -29,10 +29,11 @@ NOVEL_COUNT = 100
 
 
 def choose_thresholds(good: np.ndarray, defect: np.ndarray, recipe: Recipe) -> tuple[float, float]:
-    """pass_below keeps escapes under target, reject_above keeps false rejects under target.
+    """reject_above keeps false rejects under target; pass_below then spends the review budget.
 
-    When the classes separate on the validation set, the uncertain band is put in the middle
-    half of the gap, so that borderline parts in production go to a human rather than pass.
+    Escapes are the costly error, so pass_below goes as low as the budget of parts sent to a
+    human allows on the validation set (never higher than the escape target alone would put it).
+    When the classes separate, reject_above sits in the upper half of the gap.
     """
     defect_low = float(np.quantile(defect, recipe.target_escape_rate))
     good_high = float(np.quantile(good, 1.0 - recipe.target_false_reject_rate))
@@ -41,6 +42,11 @@ def choose_thresholds(good: np.ndarray, defect: np.ndarray, recipe: Recipe) -> t
         pass_below, reject_above = mid - gap / 4, mid + gap / 4
     else:
         pass_below, reject_above = defect_low, good_high
+    scores = np.concatenate([good, defect])
+    below = np.sort(scores[scores < reject_above])[::-1]
+    allowed = int(recipe.review_budget * len(scores))
+    if allowed and len(below) >= allowed:
+        pass_below = min(pass_below, float(below[allowed - 1]))
     return round(pass_below, 4), round(max(reject_above, pass_below), 4)
 
 
