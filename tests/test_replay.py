@@ -24,8 +24,8 @@ from inspection.factory import build_inspector
 from inspection.images import read_image
 from inspection.model_card import Thresholds
 from inspection.outputs import ModelOutput
-from inspection.replay.main import run_replay
-from inspection.replay.run import ReplayOptions
+from inspection.replay.main import run_replay, write_outputs
+from inspection.replay.run import ReplayOptions, replay
 from tests.replay_folders import BROKEN_KINDS, write_broken, write_valid
 
 
@@ -135,6 +135,9 @@ def test_report_renders_in_chromium_without_console_errors(replayed: tuple[Path,
         page.goto((out / "report.html").resolve().as_uri())
         assert page.locator("#count-files").inner_text() == "1000"
         assert page.locator("img.plot").count() >= 3
+        gallery = page.locator(".gallery img")
+        assert gallery.count() > 0
+        assert gallery.first.evaluate("img => img.naturalWidth") == 320  # a decoded overlay, not a broken link
         page.screenshot(path=str(artifacts / "replay-report.png"), full_page=True)
         browser.close()
     assert errors == []
@@ -212,9 +215,12 @@ def test_replay_decides_through_the_stations_decision_function(tmp_path: Path, m
         calls.append(output.score)
         return real(output, thresholds)
 
+    options = ReplayOptions(folder, out, StationConfig(), jobs=1, quiet=True)
     monkeypatch.setattr(inspection.inspector, "decide", spy)
-    run_replay(ReplayOptions(folder, out, StationConfig(), jobs=1, quiet=True))
-    assert len(calls) == 8
+    stats = replay(options)
+    assert len(calls) == 8  # one decision per file, through the station's decide()
+    monkeypatch.undo()
+    write_outputs(options, stats)
     # The inline station's inspector gives identical decision records for the same frames.
     inline = build_inspector(StationConfig())
     rows = {r["path"]: r for r in read_csv(out / "decisions.csv")}

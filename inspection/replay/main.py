@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspection.config import StationConfig
+from inspection.factory import build_inspector
 from inspection.model_card import ModelCard, card_path_for, load_card
 from inspection.replay.journal import current_rows
 from inspection.replay.report import write_report
@@ -44,6 +45,7 @@ def write_outputs(options: ReplayOptions, stats: RunStats) -> tuple[Summary, Pat
     thresholds = options.config.thresholds.resolve(card.thresholds)
     report = write_report(
         out,
+        inspector=build_inspector(options.config),
         folder=options.root,
         summary=summary,
         run=stats,

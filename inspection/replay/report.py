@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from inspection.config import StationConfig
+from inspection.errors import ImageError
+from inspection.images import decode_image
+from inspection.inspector import Inspector
 from inspection.model_card import ModelCard, Thresholds
+from inspection.overlay import overlay
 from inspection.replay import plots
 from inspection.replay.run import RunStats
 from inspection.replay.summary import VERDICTS, ModelStats, Summary
@@ -43,12 +49,27 @@ def _arrays(stats: ModelStats) -> tuple[np.ndarray, np.ndarray]:
     return np.array(stats.scores, dtype=np.float64), np.array(stats.labels, dtype=bool)
 
 
-def _thumbs(out: Path, summary: Summary) -> dict[str, str]:
+def gallery_pictures(root: Path, summary: Summary, inspector: Inspector) -> dict[str, str]:
+    """Overlays for the rows the report shows, drawn now rather than for every file in the run.
+
+    A file whose content changed since it was decided gets no picture rather than a wrong one.
+    """
     uris = {}
     for rows in summary.gallery.values():
         for row in rows:
-            if row.thumbnail and (path := out / row.thumbnail).is_file():
-                uris[row.thumbnail] = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+            try:
+                data = (root / row.path).read_bytes()
+                if hashlib.sha256(data).hexdigest() != row.sha256:
+                    continue
+                image = decode_image(data, root / row.path)
+            except (OSError, ImageError):
+                continue
+            result = inspector.inspect(image, row.path)
+            heatmap = result.output.heatmap if result.output else None
+            picture = overlay(image, result.decision, heatmap, inspector.runtime.card.input.roi)
+            ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                uris[row.path] = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
     return uris
 
 
@@ -61,6 +82,7 @@ def write_report(
     card: ModelCard,
     thresholds: Thresholds,
     config: StationConfig,
+    inspector: Inspector,
     challenger_card: ModelCard | None = None,
 ) -> Path:
     figures: dict[str, str] = {}
@@ -86,7 +108,7 @@ def write_report(
         challenger_rates=summary.challenger.rates() if summary.challenger else None,
         gallery_titles=GALLERY_TITLES,
         plots=figures,
-        thumbs=_thumbs(out, summary),
+        pictures=gallery_pictures(folder, summary, inspector),
         fmt=fmt,
         card_json=json.dumps(card.model_dump(mode="json"), indent=2),
         challenger_card_json=json.dumps(challenger_card.model_dump(mode="json"), indent=2) if challenger_card else "",

@@ -20,7 +20,6 @@ class ReplayRow(StrictModel):
     failure: str | None = Field(default=None, description="why the file could not be decided")
     decision: Decision | None = None
     challenger: Decision | None = Field(default=None, description="the --compare model's decision")
-    thumbnail: str | None = Field(default=None, description="gallery image, relative to the output folder")
 
     @property
     def key(self) -> tuple[str, str, str, str]:

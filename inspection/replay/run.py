@@ -23,7 +23,7 @@ from inspection.progress import progress
 from inspection.replay.journal import Journal, decided_keys
 from inspection.replay.labels_csv import load_labels
 from inspection.replay.rows import Label, ReplayRow
-from inspection.replay.worker import GALLERY, WorkerSetup, init_worker, prepare, replay_file
+from inspection.replay.worker import WorkerSetup, init_worker, prepare, replay_file
 
 IN_FLIGHT_PER_WORKER = 4
 P = ParamSpec("P")
@@ -84,7 +84,7 @@ def decision_id_of(config: StationConfig) -> str:
 
 def replay(options: ReplayOptions) -> RunStats:
     out = options.out
-    (out / GALLERY).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, options.jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     config = with_threads(options.config, threads)

@@ -84,7 +84,7 @@ class Summary:
                 if len(self.disagreements) < LIST_LIMIT:
                     self.disagreements.append(row)
         section = "misclassified" if row.misclassified else d.verdict
-        if row.thumbnail and section != "pass":
+        if section != "pass":
             self.gallery_totals[section] += 1
             items = self.gallery.setdefault(section, [])
             if len(items) < GALLERY_LIMIT:

@@ -7,18 +7,12 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from inspection.config import StationConfig
 from inspection.errors import ImageError
 from inspection.factory import build_inspector
 from inspection.images import decode_image
-from inspection.inspector import Inspection, Inspector
-from inspection.overlay import overlay
+from inspection.inspector import Inspector
 from inspection.replay.rows import Label, ReplayRow
-
-GALLERY = "gallery"
 
 
 @dataclass(frozen=True)
@@ -53,15 +47,6 @@ def init_worker(setup: WorkerSetup) -> None:
     prepare(setup)
 
 
-def _thumbnail(state: WorkerState, image_sha: str, image: np.ndarray, result: Inspection) -> str:
-    d = result.decision
-    heatmap = result.output.heatmap if result.output else None
-    picture = overlay(image, d, heatmap, state.inspector.runtime.card.input.roi)
-    name = f"{GALLERY}/{image_sha[:16]}-{d.model_id[:8]}.jpg"
-    cv2.imwrite(str(state.setup.out / name), picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return name
-
-
 def replay_file(path: Path, label: Label | None) -> ReplayRow | None:
     """The file's row, or None when an earlier run already decided this content the same way."""
     state = _state
@@ -81,11 +66,6 @@ def replay_file(path: Path, label: Label | None) -> ReplayRow | None:
         return ReplayRow(path=rel, sha256=sha, label=label, status="failed", failure=str(exc).removeprefix(f"{path}: "))
     except Exception as exc:  # a decoder bug on one file must not stop the run
         return ReplayRow(path=rel, sha256=sha, label=label, status="failed", failure=f"{type(exc).__name__}: {exc}")
-    result = state.inspector.inspect(image, rel)
+    decision = state.inspector.inspect(image, rel).decision
     challenger = state.challenger.inspect(image, rel).decision if state.challenger else None
-    row = ReplayRow(
-        path=rel, sha256=sha, label=label, status="decided", decision=result.decision, challenger=challenger
-    )
-    if result.decision.verdict != "pass" or row.misclassified:
-        row = row.model_copy(update={"thumbnail": _thumbnail(state, sha, image, result)})
-    return row
+    return ReplayRow(path=rel, sha256=sha, label=label, status="decided", decision=decision, challenger=challenger)
