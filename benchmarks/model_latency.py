@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = StationConfig()
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"intra_op_threads": args.threads})})
+    cfg = cfg.with_model(intra_op_threads=args.threads)
     inspector = build_inspector(cfg)
     runtime = inspector.runtime
     frames = [render_part(5_000_000 + i).image for i in range(16)]

@@ -173,6 +173,19 @@ def test_torn_journal_line_is_cut_before_resuming(tmp_path: Path) -> None:
     assert all(json.loads(line) for line in journal.read_text().splitlines())
 
 
+def children_of(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def is_alive(pid: int) -> bool:
+    """Running or sleeping, not a zombie waiting for a reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 @pytest.mark.slow
 def test_killed_replay_leaves_output_consistent_and_resumes(tmp_path: Path) -> None:
     folder, out = tmp_path / "in", tmp_path / "out"
@@ -194,8 +207,14 @@ def test_killed_replay_leaves_output_consistent_and_resumes(tmp_path: Path) -> N
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not journal.exists() or journal.stat().st_size < 20_000):
         time.sleep(0.05)
+    workers = children_of(proc.pid)
+    assert workers, "the replay should have started worker processes"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not [pid for pid in workers if is_alive(pid)], "workers outlived the killed replay"
     before = len(journal.read_text().splitlines())
     assert 0 < before < 300, "the kill should land mid-run"
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

@@ -29,7 +29,7 @@ model_option = click.option(
 def station_config(config_file: Path | None, model_path: Path | None = None) -> StationConfig:
     cfg = load_config(config_file)
     if model_path is not None:
-        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"path": model_path, "card": None})})
+        cfg = cfg.with_model(path=model_path, card=None)
     return cfg
 
 

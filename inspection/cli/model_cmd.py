@@ -43,7 +43,7 @@ def model() -> None:
 def info(config_file: Path | None, model_path: Path | None, runs: int) -> None:
     """Size, parameters, FLOPs and measured latency (batch 1, configured threads)."""
     cfg = station_config(config_file, model_path)
-    runtime = load_runtime(cfg.model_copy(update={"model": cfg.model.model_copy(update={"verify_golden": False})}))
+    runtime = load_runtime(cfg.with_model(verify_golden=False))
     params, flops = graph_stats(runtime.path)
     latency = measure_latency(runtime, runs)
     card = runtime.card
@@ -105,7 +105,7 @@ def eval_(folder: Path, config_file: Path | None, model_path: Path | None, as_js
 def verify(config_file: Path | None, model_path: Path | None) -> None:
     """Re-score the card's golden images; exit 1 if any drifted beyond tolerance."""
     cfg = station_config(config_file, model_path)
-    runtime = load_runtime(cfg.model_copy(update={"model": cfg.model.model_copy(update={"verify_golden": False})}))
+    runtime = load_runtime(cfg.with_model(verify_golden=False))
     results = score_golden(runtime)
     if not results:
         click.secho(f"model card of {runtime.card.name} lists no golden images", fg="red", err=True)

@@ -72,3 +72,7 @@ class StationConfig(StrictModel):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="image preparation")
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")
+
+    def with_model(self, **changes: object) -> StationConfig:
+        """This config with some model settings changed (command-line overrides, worker threads)."""
+        return self.model_copy(update={"model": self.model.model_copy(update=changes)})

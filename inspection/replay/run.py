@@ -69,10 +69,6 @@ class InProcessExecutor(Executor):
         return future
 
 
-def with_threads(config: StationConfig, threads: int) -> StationConfig:
-    return config.model_copy(update={"model": config.model.model_copy(update={"intra_op_threads": threads})})
-
-
 def decision_id_of(config: StationConfig) -> str:
     """The id rows will carry, found by loading (and checking) the model once up front.
 
@@ -87,8 +83,8 @@ def replay(options: ReplayOptions) -> RunStats:
     out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, options.jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    config = with_threads(options.config, threads)
-    challenger = with_threads(options.challenger, threads) if options.challenger else None
+    config = options.config.with_model(intra_op_threads=threads)
+    challenger = options.challenger.with_model(intra_op_threads=threads) if options.challenger else None
     ids = (decision_id_of(config), decision_id_of(challenger) if challenger else "-")
 
     journal_path = out / "decisions.jsonl"
@@ -96,7 +92,7 @@ def replay(options: ReplayOptions) -> RunStats:
     labels = load_labels(options.labels_csv) if options.labels_csv else {}
     total = sum(1 for _ in walk_image_files(options.root))
     stats = RunStats(files=total, ids=ids)
-    setup = WorkerSetup(options.root, out, config, challenger, done, ids)
+    setup = WorkerSetup(options.root, out, config, challenger, done, ids, os.getpid())
 
     def label(path: Path) -> Label | None:
         rel = path.relative_to(options.root).as_posix()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from inspection.images import decode_image
 from inspection.inspector import Inspector
 from inspection.replay.rows import Label, ReplayRow
 
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
 
 @dataclass(frozen=True)
 class WorkerSetup:
@@ -23,6 +27,7 @@ class WorkerSetup:
     challenger: StationConfig | None
     done: frozenset[tuple[str, str, str, str]]
     ids: tuple[str, str]  # decision ids of the model and challenger, for resume keys
+    parent_pid: int
 
 
 @dataclass
@@ -42,7 +47,18 @@ def prepare(setup: WorkerSetup) -> None:
     _state = WorkerState(setup, build_inspector(setup.config), challenger)
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """A replay killed with -9 must not leave its workers waiting forever for work (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: workers end when the executor's pipes close on a clean exit
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def init_worker(setup: WorkerSetup) -> None:
+    die_with_parent(setup.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle, once
     prepare(setup)
 
