@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, model_validator
+from pydantic import Field, model_validator
 
+from inspection.config.camera import SimulatedSourceConfig, SourceConfig
+from inspection.config.paths import ConfigPath
 from inspection.model_card import Roi, Thresholds
 from inspection.paths import BUNDLED_MODEL
 from inspection.strict import StrictModel
-
-
-def _relative_to_config(value: Path, info: ValidationInfo) -> Path:
-    """Relative paths in a config file mean relative to that file, not to the working directory."""
-    base = (info.context or {}).get("base_dir")
-    return value if value.is_absolute() or base is None else Path(base) / value
-
-
-ConfigPath = Annotated[Path, AfterValidator(_relative_to_config)]
 
 
 class ModelConfig(StrictModel):
@@ -68,6 +61,7 @@ class StationConfig(StrictModel):
     station_id: str = Field(
         default="station-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique name of this station"
     )
+    camera: SourceConfig = Field(default_factory=SimulatedSourceConfig, description="where frames come from")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the defect model")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="image preparation")
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
