@@ -7,25 +7,23 @@ from pathlib import Path
 
 from camera.frames import EndOfStream, Frame, Gap, SourceEvent
 from camera.pixel_format import pixel_format_of
-from camera.source import FrameSource, Pacer
+from camera.source import PacedSource
 from inspection.errors import ImageError
 from inspection.images import read_image, walk_image_files
 
 
-class FolderSource(FrameSource):
+class FolderSource(PacedSource):
     """Each file is one part; an unreadable file is a `Gap` naming it, never a silent skip."""
 
     def __init__(
         self, folder: Path, rate_hz: float | None = None, loop: bool = False, source_id: str = "folder"
     ) -> None:
+        super().__init__(rate_hz, source_id)
         self.folder = folder
         self.loop = loop
-        self.source_id = source_id
-        self._pacer = Pacer(rate_hz)
         self._files: list[Path] = []
         self._next = 0
         self._frame_id = 0
-        self._running = False
 
     def open(self) -> None:
         if not self.folder.is_dir():
@@ -34,10 +32,6 @@ class FolderSource(FrameSource):
         if not self._files:
             raise FileNotFoundError(f"image folder {self.folder} holds no png, jpg, bmp or tif files")
 
-    def start(self) -> None:
-        self._pacer.reset()
-        self._running = True
-
     def read(self, timeout_s: float) -> SourceEvent | None:
         if not self._running:
             raise RuntimeError(f"source {self.source_id} is not started")
@@ -45,7 +39,7 @@ class FolderSource(FrameSource):
             if not self.loop:
                 return EndOfStream(self.source_id, self._frame_id)
             self._next = 0
-        if not self._pacer.wait(timeout_s):
+        if not self.next_tick(timeout_s):
             return None
         path = self._files[self._next]
         self._next += 1
@@ -62,9 +56,6 @@ class FolderSource(FrameSource):
             image=image,
             part_id=path.relative_to(self.folder).as_posix(),
         )
-
-    def stop(self) -> None:
-        self._running = False
 
     def close(self) -> None:
         self._files = []

@@ -8,10 +8,10 @@ import numpy as np
 
 from camera.frames import Frame, SourceEvent
 from camera.sim import RenderedPart, SceneParams, render_part
-from camera.source import FrameSource, Pacer
+from camera.source import PacedSource
 
 
-class SimulatedLine(FrameSource):
+class SimulatedLine(PacedSource):
     """Parts `seed`, `seed + 1`, ... at `parts_per_minute`.
 
     Rendering takes ~40 ms a part, so for high rates a pool of `pool_size` parts is rendered at
@@ -28,15 +28,13 @@ class SimulatedLine(FrameSource):
         params: SceneParams | None = None,
         source_id: str = "simulated",
     ) -> None:
+        super().__init__(parts_per_minute / 60.0, source_id)
         self.defect_rate = defect_rate
         self.seed = seed
         self.pool_size = pool_size
         self.params = params or SceneParams()
-        self.source_id = source_id
-        self._pacer = Pacer(parts_per_minute / 60.0)
         self._pool: list[RenderedPart] = []
         self._frame_id = 0
-        self._running = False
 
     def _render(self, n: int) -> RenderedPart:
         defective = bool(np.random.default_rng((self.seed, n)).random() < self.defect_rate)
@@ -45,14 +43,8 @@ class SimulatedLine(FrameSource):
     def open(self) -> None:
         self._pool = [self._render(n) for n in range(self.pool_size)]
 
-    def start(self) -> None:
-        self._pacer.reset()
-        self._running = True
-
     def read(self, timeout_s: float) -> SourceEvent | None:
-        if not self._running:
-            raise RuntimeError(f"source {self.source_id} is not started")
-        if not self._pacer.wait(timeout_s):
+        if not self.next_tick(timeout_s):
             return None
         n = self._frame_id
         self._frame_id += 1
@@ -66,9 +58,6 @@ class SimulatedLine(FrameSource):
             part_id=f"{self.source_id}-{n:09d}",
             truth=part.defects,
         )
-
-    def stop(self) -> None:
-        self._running = False
 
     def close(self) -> None:
         self._pool = []

@@ -51,6 +51,28 @@ class FrameSource(ABC):
             self.close()
 
 
+class PacedSource(FrameSource):
+    """A source that makes its own frames on a schedule (files, simulation), not a camera's."""
+
+    def __init__(self, rate_hz: float | None, source_id: str) -> None:
+        self.source_id = source_id
+        self._pacer = Pacer(rate_hz)
+        self._running = False
+
+    def start(self) -> None:
+        self._pacer.reset()
+        self._running = True
+
+    def stop(self) -> None:
+        self._running = False
+
+    def next_tick(self, timeout_s: float) -> bool:
+        """True when the next frame is due; raises if the source was never started."""
+        if not self._running:
+            raise RuntimeError(f"source {self.source_id} is not started")
+        return self._pacer.wait(timeout_s)
+
+
 class Pacer:
     """Releases one tick every 1/rate seconds on monotonic time; rate None means no pacing.
 
