@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from camera.folder import FolderSource
+from camera.genicam.source import GenicamSource
 from camera.simulated import SimulatedLine
 from camera.source import FrameSource
-from inspection.config.camera import FolderSourceConfig, SimulatedSourceConfig, SourceConfig
+from inspection.config.camera import FolderSourceConfig, GenicamSourceConfig, SimulatedSourceConfig, SourceConfig
 
 
 def build_source(config: SourceConfig, source_id: str) -> FrameSource:
@@ -20,3 +21,5 @@ def build_source(config: SourceConfig, source_id: str) -> FrameSource:
             )
         case FolderSourceConfig():
             return FolderSource(config.path, config.rate_hz, config.loop, source_id=source_id)
+        case GenicamSourceConfig():
+            return GenicamSource(config, source_id)

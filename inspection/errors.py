@@ -23,3 +23,7 @@ class GoldenDriftError(ModelLoadError):
 
 class ImageError(InspectionError):
     """An image cannot be read or has a layout the station cannot convert."""
+
+
+class CameraError(InspectionError):
+    """A camera, its producer or one of its features cannot be used as configured."""

@@ -10,6 +10,7 @@ import logging
 import click
 
 from inspection import __version__
+from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
 from inspection.cli.replay_cmd import replay
@@ -26,6 +27,7 @@ def main(verbose: bool) -> None:
     )
 
 
+main.add_command(camera)
 main.add_command(config)
 main.add_command(model)
 main.add_command(sim)

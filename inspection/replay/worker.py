@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
-import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +12,7 @@ from inspection.errors import ImageError
 from inspection.factory import build_inspector
 from inspection.images import decode_image
 from inspection.inspector import Inspector
+from inspection.lifetime import die_with_parent
 from inspection.replay.rows import Label, ReplayRow
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -45,16 +44,6 @@ def prepare(setup: WorkerSetup) -> None:
     global _state  # noqa: PLW0603 -- one state per worker process is the point
     challenger = build_inspector(setup.challenger) if setup.challenger else None
     _state = WorkerState(setup, build_inspector(setup.config), challenger)
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """A replay killed with -9 must not leave its workers waiting forever for work (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return  # not Linux: workers end when the executor's pipes close on a clean exit
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def init_worker(setup: WorkerSetup) -> None:
