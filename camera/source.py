@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from types import TracebackType
+from typing import Self
 
 from camera.frames import SourceEvent
 
@@ -33,7 +34,7 @@ class FrameSource(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> Self:
         self.open()
         try:
             self.start()
