@@ -36,6 +36,7 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/model_latency.py
+	$(BIN)/python benchmarks/genicam_acquisition.py
 
 ## Regenerate sample_images/: 12 good parts and 2 of each training defect kind (seeds 5e6+).
 sample-images: setup

@@ -41,7 +41,7 @@ class RecordSummary:
 class Recorder:
     """Consumes events from the caller's thread; files and sidecar lines are written on its own."""
 
-    def __init__(self, folder: Path, source_id: str) -> None:
+    def __init__(self, folder: Path, source_id: str, queue_frames: int = QUEUE_FRAMES) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / SIDECAR).exists():
             raise FileExistsError(f"{folder} already holds a recording ({SIDECAR}); choose an empty folder")
@@ -49,7 +49,7 @@ class Recorder:
         self.summary = RecordSummary(folder)
         # Sidecar lines are tiny and always queued; frames only while fewer than QUEUE_FRAMES wait.
         self._queue: queue.Queue[tuple[str, Frame] | dict[str, Any] | None] = queue.Queue()
-        self._room = threading.BoundedSemaphore(QUEUE_FRAMES)
+        self._room = threading.Semaphore(queue_frames)
         self._sidecar: IO[str] = (folder / SIDECAR).open("w", encoding="utf-8")
         self._thread = threading.Thread(target=self._write_loop, name=f"record-{source_id}", daemon=True)
         self._thread.start()

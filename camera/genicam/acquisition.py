@@ -226,9 +226,11 @@ class Acquisition:
         self.writer.publish(kind, self.epoch, frame_id, count=count, host_ns=now, device_ns=device_ns, text=text)
 
 
-def main(config_json: str, producers: list[Path], ctrl: Connection, notify: Connection, retry_open: bool) -> None:
+def main(  # noqa: PLR0917 - the process arguments, passed positionally by multiprocessing
+    config_json: str, producers: list[Path], ctrl: Connection, notify: Connection, retry_open: bool, station_pid: int
+) -> None:
     """Entry point of the acquisition process."""
-    die_with_parent(None)
+    die_with_parent(station_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the station, which stops us in order
     config = GenicamSourceConfig.model_validate_json(config_json)
     Acquisition(config, producers, ctrl, notify).run(retry_open=retry_open)

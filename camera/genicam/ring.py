@@ -15,6 +15,7 @@ import contextlib
 import mmap
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,9 @@ class Ring:
     def create(cls, geometry: Geometry, slots: int) -> Ring:
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()  # noqa: PTH112
         path = Path(tempfile.mktemp(prefix="inspection-ring-", dir=folder))
-        return cls(path, geometry, slots, create=True)
+        ring = cls(path, geometry, slots, create=True)
+        ring.header["heartbeat_ns"] = time.monotonic_ns()  # alive from the start, until the writer says more
+        return ring
 
     def unlink(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -8,9 +8,6 @@ sees a `Fault` event in between, never a hang.
 from __future__ import annotations
 
 import contextlib
-import functools
-import multiprocessing
-import multiprocessing.context
 import os
 import time
 from collections import deque
@@ -25,18 +22,10 @@ from camera.genicam.ring import FAULT, FRAME, Record, Ring, RingReader
 from camera.source import FrameSource
 from inspection.config.camera import GenicamSourceConfig
 from inspection.errors import CameraError
+from inspection.lifetime import process_context
 
 SUPERVISE_EVERY_S = 0.25
 CLOSE_TIMEOUT_S = 5.0
-
-
-@functools.cache
-def _context() -> multiprocessing.context.ForkServerContext:
-    """A fork server with harvesters preloaded: a fresh acquisition process in milliseconds, not seconds,
-    and never a fork of a station that already runs threads."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["camera.genicam.acquisition"])
-    return context
 
 
 @dataclass(slots=True)
@@ -129,10 +118,10 @@ class GenicamSource(FrameSource):
         from camera.genicam import acquisition  # noqa: PLC0415 - the fork server imports it, the station needn't
 
         producers = producer_files(self.config.producers)
-        context = _context()
+        context = process_context()
         self._ctrl, child_ctrl = context.Pipe()
         self._notify, child_notify = context.Pipe(duplex=False)
-        args = (self.config.model_dump_json(), producers, child_ctrl, child_notify, retry_open)
+        args = (self.config.model_dump_json(), producers, child_ctrl, child_notify, retry_open, os.getpid())
         self._child = context.Process(target=acquisition.main, args=args, name=f"acquisition-{self.source_id}")
         self._child.daemon = True
         self._child.start()

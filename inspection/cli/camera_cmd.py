@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -89,7 +91,9 @@ def record_cmd(folder: Path, seconds: float, config_file: Path | None) -> None:
     source = build_source(config.camera, config.station_id)
     try:
         with source:
-            device = {"device": source.device, "features": source.features} if isinstance(source, GenicamSource) else {}
+            device: dict[str, Any] = {}
+            if isinstance(source, GenicamSource) and source.device is not None:
+                device = {"device": asdict(source.device), "features": source.features}
             summary = record(source, folder, seconds, {"camera": config.camera.model_dump(mode="json"), **device})
     except FileExistsError as exc:
         raise CameraError(str(exc)) from exc

@@ -19,6 +19,7 @@ from inspection.config import StationConfig
 from inspection.factory import load_runtime
 from inspection.images import walk_image_files
 from inspection.labels import label_of
+from inspection.lifetime import process_context
 from inspection.progress import progress
 from inspection.replay.journal import Journal, decided_keys
 from inspection.replay.labels_csv import load_labels
@@ -105,7 +106,9 @@ def replay(options: ReplayOptions) -> RunStats:
     started = time.perf_counter()
     # One job runs in this process: no pool to start, and a debugger or profiler sees everything.
     pool = (
-        InProcessExecutor(setup) if jobs == 1 else ProcessPoolExecutor(jobs, initializer=init_worker, initargs=(setup,))
+        InProcessExecutor(setup)
+        if jobs == 1
+        else ProcessPoolExecutor(jobs, mp_context=process_context(), initializer=init_worker, initargs=(setup,))
     )
     in_flight: deque[Future[ReplayRow | None]] = deque()
 
