@@ -34,27 +34,24 @@ def small(**changes: object) -> GenicamSourceConfig:
     return GenicamSourceConfig.model_validate(settings | changes)
 
 
-def collect(source: GenicamSource, seconds: float) -> list[SourceEvent]:
+def collect(source: GenicamSource, seconds: float, until: type | None = None) -> list[SourceEvent]:
+    """Events for `seconds`, or up to and including the first of type `until`."""
     events: list[SourceEvent] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         event = source.read(0.2)
         if event is not None:
             events.append(event)
+        if until is not None and isinstance(event, until):
+            break
     return events
 
 
 def frames_after(source: GenicamSource, first: type, seconds: float = 10.0) -> tuple[list[SourceEvent], list[Frame]]:
     """Events up to and including the first of type `first`, then the frames that follow it."""
-    before: list[SourceEvent] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        event = source.read(0.2)
-        if event is not None:
-            before.append(event)
-        if isinstance(event, first):
-            break
-    after = [e for e in collect(source, 0.5) if isinstance(e, Frame)]
+    before = collect(source, seconds, until=first)
+    after: list[Frame] = []
     while not after and time.monotonic() < deadline:
         after = [e for e in collect(source, 0.5) if isinstance(e, Frame)]
     return before, after
