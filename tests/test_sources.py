@@ -140,4 +140,4 @@ def test_unknown_source_kind_names_the_field(tmp_path: Path) -> None:
         load_config(file)
     (issue,) = caught.value.issues
     assert issue.path == "camera" and issue.line == 1
-    assert "'simulated', 'folder'" in issue.message
+    assert "'simulated' (the default), 'folder' or 'genicam'" in issue.message

@@ -14,6 +14,7 @@ from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
 from inspection.cli.replay_cmd import replay
+from inspection.cli.run_cmd import run
 from inspection.cli.sim_cmd import sim
 
 
@@ -32,3 +33,4 @@ main.add_command(config)
 main.add_command(model)
 main.add_command(sim)
 main.add_command(replay)
+main.add_command(run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
@@ -85,4 +85,20 @@ class GenicamSourceConfig(StrictModel):
     )
 
 
-SourceConfig = Annotated[SimulatedSourceConfig | FolderSourceConfig | GenicamSourceConfig, Field(discriminator="kind")]
+def _kind(value: object) -> str | None:
+    """A [camera] section without `kind` is the simulated line, the default source."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "simulated"))
+    return getattr(value, "kind", None)
+
+
+SourceConfig = Annotated[
+    Annotated[SimulatedSourceConfig, Tag("simulated")]
+    | Annotated[FolderSourceConfig, Tag("folder")]
+    | Annotated[GenicamSourceConfig, Tag("genicam")],
+    Discriminator(
+        _kind,
+        custom_error_type="camera_kind",
+        custom_error_message="camera.kind must be 'simulated' (the default), 'folder' or 'genicam'",
+    ),
+]

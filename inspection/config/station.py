@@ -57,6 +57,18 @@ class StorageConfig(StrictModel):
     data_dir: ConfigPath = Field(default=Path("data"), description="folder for the database, images and reports")
 
 
+class PipelineConfig(StrictModel):
+    """How the inline station runs: budget, parallelism and how much it may queue."""
+
+    latency_budget_ms: float = Field(
+        default=250.0, gt=0, le=60_000, description="capture to decision; a part not decided by then is failsafe"
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="inference workers, each with its own model session")
+    queue_frames: int = Field(
+        default=4, ge=1, le=1024, description="frames waiting for a worker; one more is failsafe 'overload'"
+    )
+
+
 class StationConfig(StrictModel):
     station_id: str = Field(
         default="station-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique name of this station"
@@ -66,6 +78,7 @@ class StationConfig(StrictModel):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="image preparation")
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="inline station concurrency")
 
     def with_model(self, **changes: object) -> StationConfig:
         """This config with some model settings changed (command-line overrides, worker threads)."""

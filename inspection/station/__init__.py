@@ -1,0 +1,1 @@
+"""The inline station: frames in, exactly one decision per part out, inside a latency budget."""

@@ -1,0 +1,184 @@
+"""The inline pipeline: source -> bounded queue -> N inference workers -> exactly one decision per part.
+
+Acquisition runs in the caller's thread and never blocks on a worker: a frame that finds the
+queue full is decided `failsafe`/`overload` on the spot. A watchdog decides every part whose
+deadline passes `failsafe`/`deadline`, whatever stage it is stuck in; a worker's result that
+arrives after that is counted as late and dropped, so no part is ever decided twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from camera.frames import EndOfStream, Fault, Frame, Gap
+from camera.source import FrameSource
+from inspection.contracts import Decision
+from inspection.decide import Judgement, failsafe
+from inspection.inspector import Inspector
+from inspection.station.accounting import Accounting, Snapshot
+from inspection.station.store import DecisionStore
+
+log = logging.getLogger(__name__)
+READ_TIMEOUT_S = 0.05
+
+
+@dataclass(slots=True, eq=False)
+class Part:
+    seq: int
+    part_id: str
+    frame: Frame | None  # None for a part the camera never delivered
+    captured_ns: int
+    deadline_ns: int
+    decided: bool = False
+
+
+@dataclass
+class StationOptions:
+    station_id: str
+    latency_budget_ms: float
+    queue_frames: int
+    one_part_per_frame: bool  # triggered camera, folder, simulation: a missing frame is a missing part
+    camera_snapshot: str = ""  # the camera's applied features, recorded with every decision
+    watchdog_period_s: float = field(default=0.005)
+
+
+class Station:
+    """Owns the worker and watchdog threads for one `run`; the store and source are the caller's."""
+
+    def __init__(
+        self, options: StationOptions, source: FrameSource, inspectors: list[Inspector], store: DecisionStore
+    ) -> None:
+        self.options = options
+        self.source = source
+        self.inspectors = inspectors
+        self.store = store
+        self.accounting = Accounting()
+        self._queue: queue.Queue[Part | None] = queue.Queue(options.queue_frames)
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, Part] = {}
+        self._seq = store.next_seq
+        self._budget_ns = round(options.latency_budget_ms * 1e6)
+
+    def run(self, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
+        """Runs until `stop` is set, the source ends or `max_parts` frames were acquired; then drains."""
+        workers = [
+            threading.Thread(target=self._work, args=(inspector,), name=f"inference-{i}", daemon=True)
+            for i, inspector in enumerate(self.inspectors)
+        ]
+        watchdog_stop = threading.Event()
+        watchdog = threading.Thread(target=self._watchdog, args=(watchdog_stop,), name="deadlines", daemon=True)
+        for thread in [*workers, watchdog]:
+            thread.start()
+        try:
+            self._acquire(stop, max_parts)
+        finally:
+            self._drain()
+            for _ in workers:
+                self._queue.put(None)
+            for thread in workers:
+                thread.join()
+            watchdog_stop.set()
+            watchdog.join()
+        return self.accounting.snapshot()
+
+    # -- acquisition: the caller's thread ----------------------------------------------------
+
+    def _acquire(self, stop: threading.Event, max_parts: int | None) -> None:
+        while not stop.is_set() and (max_parts is None or self.accounting.acquired < max_parts):
+            event = self.source.read(READ_TIMEOUT_S)
+            match event:
+                case Frame():
+                    self._admit(event)
+                case Gap():
+                    self._missing(event)
+                case Fault():
+                    self.accounting.fault()
+                    log.warning("camera fault: %s", event.reason)
+                case EndOfStream():
+                    return
+
+    def _admit(self, frame: Frame) -> None:
+        part = self._new_part(frame, frame.host_ns)
+        self.accounting.frame_acquired()
+        try:
+            self._queue.put_nowait(part)
+        except queue.Full:
+            waiting = self._queue.qsize()
+            self._finish(part, failsafe("overload", f"{waiting} frames already waiting for a worker"))
+
+    def _missing(self, gap: Gap) -> None:
+        if not self.options.one_part_per_frame:
+            self.accounting.frames_dropped(gap.count, "camera_gap")
+            log.warning("camera gap of %d frames from %d: %s", gap.count, gap.first_frame_id, gap.reason)
+            return
+        for _ in range(gap.count):
+            part = self._new_part(None, gap.host_ns)
+            self.accounting.frame_acquired()
+            self._finish(part, failsafe("camera_gap", gap.reason))
+
+    def _new_part(self, frame: Frame | None, captured_ns: int) -> Part:
+        seq, self._seq = self._seq, self._seq + 1
+        part_id = frame.part_id if frame is not None and frame.part_id else f"{self.options.station_id}-{seq}"
+        part = Part(seq, part_id, frame, captured_ns, captured_ns + self._budget_ns)
+        with self._lock:
+            self._in_flight[seq] = part
+        return part
+
+    # -- workers and watchdog -----------------------------------------------------------------
+
+    def _work(self, inspector: Inspector) -> None:
+        while (part := self._queue.get()) is not None:
+            if time.monotonic_ns() > part.deadline_ns:
+                continue  # the watchdog has decided it (or will, within its period)
+            assert part.frame is not None
+            try:
+                decision = inspector.inspect(part.frame.image, part.part_id).decision
+            except Exception as exc:
+                self._finish(part, failsafe("internal_error", f"{type(exc).__name__}: {exc}"))
+                continue
+            late_ms = (time.monotonic_ns() - part.deadline_ns) / 1e6
+            if late_ms > 0:
+                self._finish(part, failsafe("deadline", f"decided {decision.verdict} {late_ms:.1f} ms too late"))
+            else:
+                self._finish(part, decision)
+
+    def _watchdog(self, stop: threading.Event) -> None:
+        while not stop.wait(self.options.watchdog_period_s):
+            now = time.monotonic_ns()
+            with self._lock:
+                expired = [p for p in self._in_flight.values() if p.deadline_ns < now]
+            for part in expired:
+                waited_ms = (now - part.captured_ns) / 1e6
+                self._finish(part, failsafe("deadline", f"not decided {waited_ms:.1f} ms after capture"))
+
+    def _drain(self) -> None:
+        """Waits until every admitted part is decided; the watchdog bounds this by the budget."""
+        while True:
+            with self._lock:
+                if not self._in_flight:
+                    return
+            time.sleep(self.options.watchdog_period_s)
+
+    # -- the one way a part gets its decision ---------------------------------------------------
+
+    def _finish(self, part: Part, outcome: Decision | Judgement) -> bool:
+        with self._lock:
+            if part.decided:
+                self.accounting.late_result()
+                return False
+            part.decided = True
+            del self._in_flight[part.seq]
+        decision = outcome if isinstance(outcome, Decision) else self._record(part, outcome)
+        decision = decision.model_copy(update={"gate_deadline_ns": part.deadline_ns})
+        self.accounting.part_decided(decision.verdict, decision.reason)
+        frame_id = None if part.frame is None else part.frame.frame_id
+        self.store.put(part.seq, decision, frame_id, part.captured_ns, self.options.camera_snapshot)
+        return True
+
+    def _record(self, part: Part, judgement: Judgement) -> Decision:
+        elapsed = {"total": round((time.monotonic_ns() - part.captured_ns) / 1e6, 3)}
+        return self.inspectors[0].record(part.part_id, judgement, [], elapsed)

@@ -1,0 +1,113 @@
+"""Decisions on disk: SQLite in WAL mode, written in group commits by one thread beside the hot path.
+
+`synchronous=FULL` makes each commit durable before it returns; batching many decisions into
+one commit is what makes that affordable (DESIGN.md: ~180k rows/s in batches of 100). The part
+sequence continues from the database after a restart, so numbering never collides.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from inspection.contracts import Decision
+from inspection.errors import ConfigError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY,
+    part_id TEXT NOT NULL UNIQUE,
+    station_id TEXT NOT NULL,
+    frame_id INTEGER,
+    captured_ns INTEGER,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    score REAL,
+    regions TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    thresholds_version TEXT NOT NULL,
+    calibration_id TEXT,
+    camera_snapshot TEXT,
+    latency_ms TEXT NOT NULL,
+    decided_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS decisions_verdict ON decisions (verdict);
+"""
+BATCH = 256
+COLUMNS = (
+    "seq, part_id, station_id, frame_id, captured_ns, verdict, reason, detail, score, regions, "
+    "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms"
+)
+INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
+
+
+class DecisionStore:
+    """`put` never touches the disk; the writer thread commits whatever has queued, in one transaction."""
+
+    def __init__(self, path: Path, on_committed: Callable[[int], None] | None = None) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"storage.data_dir: cannot open the decision database {path}: {exc}") from exc
+        self.path = path
+        self.next_seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions").fetchone()[0])
+        self.committed = 0
+        self._on_committed = on_committed
+        self._queue: queue.SimpleQueue[tuple[object, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
+        self._thread.start()
+
+    def put(self, seq: int, decision: Decision, frame_id: int | None, captured_ns: int | None, camera: str) -> None:
+        self._queue.put(
+            (
+                seq,
+                decision.part_id,
+                decision.station_id,
+                frame_id,
+                captured_ns,
+                decision.verdict,
+                decision.reason,
+                decision.detail,
+                decision.score,
+                json.dumps([r.model_dump() for r in decision.regions]),
+                decision.model_id,
+                decision.thresholds_version,
+                decision.calibration_id,
+                camera,
+                json.dumps(decision.latency_ms),
+            )
+        )
+
+    def close(self) -> None:
+        """Commits everything queued, then closes the database (its WAL checkpointed)."""
+        self._queue.put(None)
+        self._thread.join()
+        self._db.close()
+
+    def _write_loop(self) -> None:
+        done = False
+        while not done:
+            rows = [self._queue.get()]
+            while len(rows) < BATCH:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in rows
+            batch = [row for row in rows if row is not None]
+            if batch:
+                self._db.execute("BEGIN")
+                self._db.executemany(INSERT, batch)
+                self._db.execute("COMMIT")
+                self.committed += len(batch)
+                if self._on_committed is not None:
+                    self._on_committed(len(batch))
