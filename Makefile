@@ -24,6 +24,7 @@ setup: system-deps $(STAMP)
 run: setup
 	$(BIN)/inspection model verify
 	$(BIN)/inspection replay sample_images
+	$(BIN)/inspection run
 
 lint: setup
 	$(BIN)/ruff check .

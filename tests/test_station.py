@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -150,9 +153,10 @@ def test_thousands_of_parts_with_injected_faults_balance_exactly(tmp_path: Path,
     assert counts.acquired == len(plan) + 3 == counts.decided.total() + counts.dropped.total()
     assert len(rows) == counts.acquired
     assert len({r["part_id"] for r in rows}) == len(rows)  # exactly one decision per part
+    assert len({r["source_ref"] for r in rows if r["source_ref"]}) == len(plan)
     expected = {PASS_GREY: ("pass", ""), UNCERTAIN_GREY: ("uncertain", ""), REJECT_GREY: ("reject", "")}
     faults = {RAISE: "model_error", NAN: "non_finite_score", STALL: "deadline"}
-    by_part = {r["part_id"]: r for r in rows}
+    by_part = {r["source_ref"]: r for r in rows}
     for i, grey in enumerate(plan):
         row = by_part[f"p{i}-g{grey}"]
         if row["reason"] == "deadline" and grey != STALL:
@@ -241,3 +245,65 @@ def test_an_unwritable_data_folder_stops_start_up_naming_it(tmp_path: Path) -> N
     result = CliRunner().invoke(main, ["run", "--config", str(config), "--parts", "1"])
     assert result.exit_code == 2
     assert "storage.data_dir" in result.output and str(blocker) in result.output
+
+
+def _station_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "inspection.cli", "run", "--config", str(config)]
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_loses_no_committed_decision(tmp_path: Path) -> None:
+    """20 kills at random moments: the database stays intact and numbering never collides."""
+    config = tmp_path / "station.toml"
+    config.write_text('[camera]\nparts_per_minute = 12000\npool_size = 4\n[model]\nverify_golden = false\n')
+    database = tmp_path / "data" / "station.db"
+    rng = np.random.default_rng(11)
+    seen: list[int] = []
+    for _ in range(20):
+        proc = subprocess.Popen(_station_command(config), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _count(database) > (seen[-1] if seen else 0):
+            time.sleep(0.02)  # wait until this run has committed something
+        time.sleep(float(rng.uniform(0, 0.4)))
+        before_kill = _count(database)
+        proc.kill()
+        proc.wait()
+        after = _count(database)
+        assert after >= before_kill  # what was committed before the kill is still there
+        seen.append(after)
+    db = sqlite3.connect(database)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    seqs = [r[0] for r in db.execute("SELECT seq FROM decisions ORDER BY seq")]
+    parts = {r[0] for r in db.execute("SELECT part_id FROM decisions")}
+    assert len(parts) == len(seqs) == seen[-1]
+    assert seqs == sorted(set(seqs))
+    assert seen == sorted(seen) and seen[0] > 0
+
+
+def test_sigterm_during_start_up_leaves_a_clean_database(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text('[camera]\nparts_per_minute = 600\npool_size = 2\n')
+    proc = subprocess.Popen(_station_command(config), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # loading the model and checking its golden images
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    database = tmp_path / "data" / "station.db"
+    if database.exists():
+        db = sqlite3.connect(database)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    again = subprocess.run([*_station_command(config), "--parts", "3"], cwd=tmp_path, capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert _count(database) >= 3
+
+
+def _count(database: Path) -> int:
+    if not database.exists():
+        return 0
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # the schema is not there yet
+    finally:
+        db.close()

@@ -10,6 +10,7 @@ import logging
 import click
 
 from inspection import __version__
+from inspection.cli.bench_cmd import bench
 from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
@@ -28,6 +29,7 @@ def main(verbose: bool) -> None:
     )
 
 
+main.add_command(bench)
 main.add_command(camera)
 main.add_command(config)
 main.add_command(model)

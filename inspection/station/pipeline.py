@@ -29,7 +29,7 @@ READ_TIMEOUT_S = 0.05
 @dataclass(slots=True, eq=False)
 class Part:
     seq: int
-    part_id: str
+    part_id: str  # unique across restarts; the source's own name for it is kept beside it
     frame: Frame | None  # None for a part the camera never delivered
     captured_ns: int
     deadline_ns: int
@@ -122,8 +122,7 @@ class Station:
 
     def _new_part(self, frame: Frame | None, captured_ns: int) -> Part:
         seq, self._seq = self._seq, self._seq + 1
-        part_id = frame.part_id if frame is not None and frame.part_id else f"{self.options.station_id}-{seq}"
-        part = Part(seq, part_id, frame, captured_ns, captured_ns + self._budget_ns)
+        part = Part(seq, f"{self.options.station_id}-{seq}", frame, captured_ns, captured_ns + self._budget_ns)
         with self._lock:
             self._in_flight[seq] = part
         return part
@@ -173,10 +172,13 @@ class Station:
             part.decided = True
             del self._in_flight[part.seq]
         decision = outcome if isinstance(outcome, Decision) else self._record(part, outcome)
-        decision = decision.model_copy(update={"gate_deadline_ns": part.deadline_ns})
+        latency = {
+            **decision.latency_ms,
+            "capture_to_decision": round((time.monotonic_ns() - part.captured_ns) / 1e6, 3),
+        }
+        decision = decision.model_copy(update={"gate_deadline_ns": part.deadline_ns, "latency_ms": latency})
         self.accounting.part_decided(decision.verdict, decision.reason)
-        frame_id = None if part.frame is None else part.frame.frame_id
-        self.store.put(part.seq, decision, frame_id, part.captured_ns, self.options.camera_snapshot)
+        self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot)
         return True
 
     def _record(self, part: Part, judgement: Judgement) -> Decision:

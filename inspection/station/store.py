@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from camera.frames import Frame
 from inspection.contracts import Decision
 from inspection.errors import ConfigError
 
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     seq INTEGER PRIMARY KEY,
     part_id TEXT NOT NULL UNIQUE,
     station_id TEXT NOT NULL,
+    source_ref TEXT,
     frame_id INTEGER,
     captured_ns INTEGER,
     verdict TEXT NOT NULL,
@@ -40,10 +42,10 @@ CREATE INDEX IF NOT EXISTS decisions_verdict ON decisions (verdict);
 """
 BATCH = 256
 COLUMNS = (
-    "seq, part_id, station_id, frame_id, captured_ns, verdict, reason, detail, score, regions, "
+    "seq, part_id, station_id, source_ref, frame_id, captured_ns, verdict, reason, detail, score, regions, "
     "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms"
 )
-INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 15)})"
+INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 16)})"
 
 
 class DecisionStore:
@@ -66,13 +68,15 @@ class DecisionStore:
         self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
         self._thread.start()
 
-    def put(self, seq: int, decision: Decision, frame_id: int | None, captured_ns: int | None, camera: str) -> None:
+    def put(self, seq: int, decision: Decision, frame: Frame | None, captured_ns: int, camera: str) -> None:
+        """Queues one decision; `frame` names where it came from (None for a part never delivered)."""
         self._queue.put(
             (
                 seq,
                 decision.part_id,
                 decision.station_id,
-                frame_id,
+                None if frame is None else frame.part_id,
+                None if frame is None else frame.frame_id,
                 captured_ns,
                 decision.verdict,
                 decision.reason,
