@@ -255,12 +255,14 @@ def _station_command(config: Path) -> list[str]:
 def test_kill_9_at_random_moments_loses_no_committed_decision(tmp_path: Path) -> None:
     """20 kills at random moments: the database stays intact and numbering never collides."""
     config = tmp_path / "station.toml"
-    config.write_text('[camera]\nparts_per_minute = 12000\npool_size = 4\n[model]\nverify_golden = false\n')
+    config.write_text("[camera]\nparts_per_minute = 12000\npool_size = 4\n[model]\nverify_golden = false\n")
     database = tmp_path / "data" / "station.db"
     rng = np.random.default_rng(11)
     seen: list[int] = []
     for _ in range(20):
-        proc = subprocess.Popen(_station_command(config), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            _station_command(config), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not _count(database) > (seen[-1] if seen else 0):
             time.sleep(0.02)  # wait until this run has committed something
@@ -282,7 +284,7 @@ def test_kill_9_at_random_moments_loses_no_committed_decision(tmp_path: Path) ->
 
 def test_sigterm_during_start_up_leaves_a_clean_database(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
-    config.write_text('[camera]\nparts_per_minute = 600\npool_size = 2\n')
+    config.write_text("[camera]\nparts_per_minute = 600\npool_size = 2\n")
     proc = subprocess.Popen(_station_command(config), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)  # loading the model and checking its golden images
     proc.send_signal(signal.SIGTERM)
@@ -292,7 +294,8 @@ def test_sigterm_during_start_up_leaves_a_clean_database(tmp_path: Path) -> None
         db = sqlite3.connect(database)
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
-    again = subprocess.run([*_station_command(config), "--parts", "3"], cwd=tmp_path, capture_output=True, timeout=60)
+    command = [*_station_command(config), "--parts", "3"]
+    again = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert _count(database) >= 3
 
