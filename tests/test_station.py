@@ -30,6 +30,7 @@ from inspection.station.store import DecisionStore
 from tests.onnx_builders import segmentation_model, tensor_value, write_card
 
 SIDE = 16
+QUIET = "[monitoring]\nport = 0\n"  # any free port: tests never collide with a station running here
 # Grey levels that tell the faulty model what to do with a frame; ordinary parts use others.
 RAISE, NAN, STALL = 7, 9, 11
 PASS_GREY, UNCERTAIN_GREY, REJECT_GREY = 0, 128, 255
@@ -224,7 +225,9 @@ def _score_runtime(score: float) -> ModelRuntime:
 
 def test_run_command_decides_the_simulated_line_into_sqlite(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
-    config.write_text('[camera]\nparts_per_minute = 3000\npool_size = 4\n[storage]\ndata_dir = "data"\n')
+    config.write_text(
+        '[monitoring]\nport = 0\n[camera]\nparts_per_minute = 3000\npool_size = 4\n[storage]\ndata_dir = "data"\n'
+    )
     result = CliRunner().invoke(main, ["run", "--config", str(config), "--parts", "40"])
     assert result.exit_code == 0, result.output
     assert "40 parts acquired" in result.output
@@ -255,7 +258,7 @@ def _station_command(config: Path) -> list[str]:
 def test_kill_9_at_random_moments_loses_no_committed_decision(tmp_path: Path) -> None:
     """20 kills at random moments: the database stays intact and numbering never collides."""
     config = tmp_path / "station.toml"
-    config.write_text("[camera]\nparts_per_minute = 12000\npool_size = 4\n[model]\nverify_golden = false\n")
+    config.write_text(f"{QUIET}[camera]\nparts_per_minute = 12000\npool_size = 4\n[model]\nverify_golden = false\n")
     database = tmp_path / "data" / "station.db"
     rng = np.random.default_rng(11)
     seen: list[int] = []
@@ -284,7 +287,7 @@ def test_kill_9_at_random_moments_loses_no_committed_decision(tmp_path: Path) ->
 
 def test_sigterm_during_start_up_leaves_a_clean_database(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
-    config.write_text("[camera]\nparts_per_minute = 600\npool_size = 2\n")
+    config.write_text(f"{QUIET}[camera]\nparts_per_minute = 600\npool_size = 2\n")
     proc = subprocess.Popen(_station_command(config), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)  # loading the model and checking its golden images
     proc.send_signal(signal.SIGTERM)

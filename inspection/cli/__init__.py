@@ -17,6 +17,7 @@ from inspection.cli.model_cmd import model
 from inspection.cli.replay_cmd import replay
 from inspection.cli.run_cmd import run
 from inspection.cli.sim_cmd import sim
+from inspection.cli.status_cmd import status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,5 +35,6 @@ main.add_command(camera)
 main.add_command(config)
 main.add_command(model)
 main.add_command(sim)
+main.add_command(status)
 main.add_command(replay)
 main.add_command(run)

@@ -69,6 +69,16 @@ class PipelineConfig(StrictModel):
     )
 
 
+class MonitoringConfig(StrictModel):
+    """Where the station serves /metrics (Prometheus) and /healthz."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on; 0.0.0.0 to reach it from the plant net")
+    port: int | None = Field(default=9180, ge=0, le=65535, description="HTTP port; none disables it, 0 picks one")
+    camera_silence_s: float = Field(
+        default=2.0, gt=0, description="a running camera without frames for this long is unhealthy"
+    )
+
+
 class StationConfig(StrictModel):
     station_id: str = Field(
         default="station-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique name of this station"
@@ -79,6 +89,7 @@ class StationConfig(StrictModel):
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="inline station concurrency")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="metrics and health endpoint")
 
     def with_model(self, **changes: object) -> StationConfig:
         """This config with some model settings changed (command-line overrides, worker threads)."""

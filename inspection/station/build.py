@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,10 +17,12 @@ from inspection.config.camera import GenicamSourceConfig
 from inspection.factory import build_inspector
 from inspection.inspector import Inspector
 from inspection.station.accounting import Snapshot
+from inspection.station.endpoint import Endpoint
 from inspection.station.pipeline import Station, StationOptions
 from inspection.station.store import DecisionStore
 
 DATABASE = "station.db"
+log = logging.getLogger(__name__)
 
 
 def build_inspectors(config: StationConfig) -> list[Inspector]:
@@ -66,7 +69,13 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 queue_frames=config.pipeline.queue_frames,
                 one_part_per_frame=one_part_per_frame(config),
                 camera_snapshot=json.dumps(features, sort_keys=True),
+                camera_silence_s=config.monitoring.camera_silence_s,
             )
-            return Station(options, source, inspectors, store).run(stop, max_parts)
+            station = Station(options, source, inspectors, store)
+            if config.monitoring.port is None:
+                return station.run(stop, max_parts)
+            with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:
+                log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
+                return station.run(stop, max_parts)
     finally:
         store.close()

@@ -20,6 +20,7 @@ from inspection.contracts import Decision
 from inspection.decide import Judgement, failsafe
 from inspection.inspector import Inspector
 from inspection.station.accounting import Accounting, Snapshot
+from inspection.station.monitoring import StationMonitor
 from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class StationOptions:
     queue_frames: int
     one_part_per_frame: bool  # triggered camera, folder, simulation: a missing frame is a missing part
     camera_snapshot: str = ""  # the camera's applied features, recorded with every decision
+    camera_silence_s: float = 2.0  # a running camera without frames this long is unhealthy
     watchdog_period_s: float = field(default=0.005)
 
 
@@ -62,6 +64,15 @@ class Station:
         self._in_flight: dict[int, Part] = {}
         self._seq = store.next_seq
         self._budget_ns = round(options.latency_budget_ms * 1e6)
+        reference = inspectors[0]
+        info = {
+            "station_id": options.station_id,
+            "model_id": reference.runtime.model_id,
+            "thresholds_version": reference.thresholds.version,
+        }
+        self.monitor = StationMonitor(
+            self.accounting, info, self._queue.qsize, lambda: store.problem, options.camera_silence_s
+        )
 
     def run(self, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
         """Runs until `stop` is set, the source ends or `max_parts` frames were acquired; then drains."""
@@ -92,11 +103,13 @@ class Station:
             event = self.source.read(READ_TIMEOUT_S)
             match event:
                 case Frame():
+                    self.monitor.frame()
                     self._admit(event)
                 case Gap():
                     self._missing(event)
                 case Fault():
                     self.accounting.fault()
+                    self.monitor.fault(event.reason)
                     log.warning("camera fault: %s", event.reason)
                 case EndOfStream():
                     return
@@ -178,6 +191,7 @@ class Station:
         }
         decision = decision.model_copy(update={"gate_deadline_ns": part.deadline_ns, "latency_ms": latency})
         self.accounting.part_decided(decision.verdict, decision.reason)
+        self.monitor.decided(decision)
         self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot)
         return True
 

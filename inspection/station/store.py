@@ -8,9 +8,11 @@ sequence continues from the database after a restart, so numbering never collide
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_verdict ON decisions (verdict);
 """
 BATCH = 256
+RETRY_S = 0.5
+log = logging.getLogger(__name__)
 COLUMNS = (
     "seq, part_id, station_id, source_ref, frame_id, captured_ns, verdict, reason, detail, score, regions, "
     "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms"
@@ -63,6 +67,7 @@ class DecisionStore:
         self.path = path
         self.next_seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions").fetchone()[0])
         self.committed = 0
+        self.problem: str | None = None  # why the last commit failed; None while commits succeed
         self._on_committed = on_committed
         self._queue: queue.SimpleQueue[tuple[object, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
@@ -97,6 +102,20 @@ class DecisionStore:
         self._thread.join()
         self._db.close()
 
+    def _commit(self, batch: list[tuple[object, ...]]) -> bool:
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany(INSERT, batch)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self.problem = f"cannot commit {len(batch)} decisions to {self.path}: {exc}"
+            log.error(self.problem)
+            return False
+        self.problem = None
+        return True
+
     def _write_loop(self) -> None:
         done = False
         while not done:
@@ -108,10 +127,9 @@ class DecisionStore:
                     break
             done = None in rows
             batch = [row for row in rows if row is not None]
+            while batch and not self._commit(batch):
+                time.sleep(RETRY_S)  # disk full or locked: keep the rows, say so, try again
             if batch:
-                self._db.execute("BEGIN")
-                self._db.executemany(INSERT, batch)
-                self._db.execute("COMMIT")
                 self.committed += len(batch)
                 if self._on_committed is not None:
                     self._on_committed(len(batch))
