@@ -255,3 +255,19 @@ def test_events_are_counted_by_kind_in_stats() -> None:
     counts = Counter(type(e).__name__ for e in events)
     assert counts["Frame"] == source.stats.frames > 0
     assert source.stats.frames_missing == 0
+
+
+def test_a_replacement_that_cannot_start_is_a_fault_and_is_retried(tmp_path: Path) -> None:
+    producer = tmp_path / "vendor.cti"
+    producer.write_bytes(bundled_producer().read_bytes())
+    with GenicamSource(small(producers=[producer], backoff_s=(0.1, 0.5))) as source:
+        assert isinstance(source.read(3.0), Frame)
+        hidden = producer.rename(tmp_path / "vendor.cti.away")  # the producer vanishes...
+        pid = source.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # ...and the acquisition process with it
+        faults = [e for e in collect(source, 1.0) if isinstance(e, Fault)]
+        assert any("cannot start an acquisition process" in f.reason and "vendor.cti" in f.reason for f in faults)
+        hidden.rename(producer)
+        _, after = frames_after(source, Frame)
+        assert after, "no frames once the producer was back"

@@ -313,3 +313,23 @@ def _count(database: Path) -> int:
         return 0  # the schema is not there yet
     finally:
         db.close()
+
+
+class BrokenOnce(ScriptedSource):
+    def read(self, timeout_s: float) -> SourceEvent | None:
+        if self._next == 3 and not getattr(self, "broke", False):
+            self.broke = True
+            raise OSError("driver said no")
+        return super().read(timeout_s)
+
+
+def test_a_source_that_raises_is_a_fault_and_the_line_goes_on(tmp_path: Path, tiny_model: Path) -> None:
+    store = DecisionStore(tmp_path / "station.db")
+    options = StationOptions("test-station", 500.0, 16, one_part_per_frame=True)
+    station = Station(
+        options, BrokenOnce([frame(i, PASS_GREY) for i in range(6)]), [faulty_inspector(tiny_model, 0)], store
+    )
+    counts = station.run(threading.Event())
+    store.close()
+    assert counts.faults == 1
+    assert counts.decided["pass"] == 6

@@ -52,6 +52,7 @@ class GenicamSource(FrameSource):
         self._wanted_running = False
         self._restarting = False
         self._sign_of_life = 0.0
+        self._respawn_at = 0.0
         self._epoch = -1
         self._last_id: int | None = None
 
@@ -170,9 +171,11 @@ class GenicamSource(FrameSource):
 
     def _supervise(self) -> None:
         """Replaces a dead or silent acquisition process; finishes a replacement's start-up."""
-        if self._child is None:
-            return
         now = time.monotonic()
+        if self._child is None:
+            if self._restarting and now >= self._respawn_at:
+                self._respawn()
+            return
         if not self._child.is_alive():
             self._replace(f"acquisition process exited with code {self._child.exitcode}")
         elif self._restarting:
@@ -184,15 +187,19 @@ class GenicamSource(FrameSource):
 
     def _finish_restart(self, now: float) -> None:
         assert self._ctrl is not None
-        while self._ctrl.poll(0):
-            kind, *payload = self._ctrl.recv()
-            self._sign_of_life = now
-            if kind == "ready":
-                self._restarting = False
-                self._attach(payload[0])
-                if self._wanted_running:
-                    self._command("start")
-                return
+        try:
+            while self._ctrl.poll(0):
+                kind, *payload = self._ctrl.recv()
+                self._sign_of_life = now
+                if kind == "ready":
+                    self._restarting = False
+                    self._attach(payload[0])
+                    if self._wanted_running:
+                        self._command("start")
+                    return
+        except (CameraError, OSError, EOFError) as exc:
+            self._replace(f"replacement acquisition process failed to start: {exc}")
+            return
         silent_s = now - self._sign_of_life
         if silent_s > self.config.hang_timeout_s + self.config.backoff_s[1]:
             self._replace(f"replacement acquisition process silent for {silent_s:.1f} s; killed")
@@ -205,8 +212,18 @@ class GenicamSource(FrameSource):
         self.stats.faults += 1
         self.stats.restarts += 1
         self._reap(grace_s=0)
-        self._spawn(retry_open=True)
         self._restarting = True
+        self._respawn()
+
+    def _respawn(self) -> None:
+        """Starts a replacement; if even that fails (a producer file gone), says so and tries again later."""
+        try:
+            self._spawn(retry_open=True)
+        except (CameraError, OSError) as exc:
+            self._reap(grace_s=0)
+            self._pending.append(Fault(self.source_id, f"cannot start an acquisition process: {exc}", _now()))
+            self.stats.faults += 1
+            self._respawn_at = time.monotonic() + self.config.backoff_s[1]
 
     def _reap(self, grace_s: float = CLOSE_TIMEOUT_S) -> None:
         """Ends the child (killing it after `grace_s`) and releases everything shared with it."""

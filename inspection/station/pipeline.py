@@ -100,7 +100,11 @@ class Station:
 
     def _acquire(self, stop: threading.Event, max_parts: int | None) -> None:
         while not stop.is_set() and (max_parts is None or self.accounting.acquired < max_parts):
-            event = self.source.read(READ_TIMEOUT_S)
+            try:
+                event = self.source.read(READ_TIMEOUT_S)
+            except Exception as exc:
+                event = Fault(self.source.source_id, f"reading the source failed: {type(exc).__name__}: {exc}", 0)
+                time.sleep(READ_TIMEOUT_S)
             match event:
                 case Frame():
                     self.monitor.frame()
