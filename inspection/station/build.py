@@ -18,10 +18,12 @@ from inspection.factory import build_inspector
 from inspection.inspector import Inspector
 from inspection.station.accounting import Snapshot
 from inspection.station.endpoint import Endpoint
+from inspection.station.images import ImageStore
 from inspection.station.pipeline import Station, StationOptions
 from inspection.station.store import DecisionStore
 
 DATABASE = "station.db"
+IMAGES = "images"
 log = logging.getLogger(__name__)
 
 
@@ -60,7 +62,9 @@ def stop_on_signals() -> Iterator[threading.Event]:
 def run_station(config: StationConfig, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
     store = DecisionStore(config.storage.data_dir / DATABASE)
+    images: ImageStore | None = None
     try:
+        images = ImageStore(config.storage.data_dir / IMAGES, config.storage.images)
         with build_source(config.camera, config.station_id) as source:
             features = source.features if isinstance(source, GenicamSource) else {}
             options = StationOptions(
@@ -71,11 +75,13 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 camera_snapshot=json.dumps(features, sort_keys=True),
                 camera_silence_s=config.monitoring.camera_silence_s,
             )
-            station = Station(options, source, inspectors, store)
+            station = Station(options, source, inspectors, store, images)
             if config.monitoring.port is None:
                 return station.run(stop, max_parts)
             with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:
                 log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
                 return station.run(stop, max_parts)
     finally:
+        if images is not None:
+            images.close()
         store.close()

@@ -14,12 +14,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from camera.frames import EndOfStream, Fault, Frame, Gap
 from camera.source import FrameSource
 from inspection.contracts import Decision
 from inspection.decide import Judgement, failsafe
 from inspection.inspector import Inspector
 from inspection.station.accounting import Accounting, Snapshot
+from inspection.station.images import ImageStore
 from inspection.station.monitoring import StationMonitor
 from inspection.station.store import DecisionStore
 
@@ -52,9 +55,15 @@ class Station:
     """Owns the worker and watchdog threads for one `run`; the store and source are the caller's."""
 
     def __init__(
-        self, options: StationOptions, source: FrameSource, inspectors: list[Inspector], store: DecisionStore
+        self,
+        options: StationOptions,
+        source: FrameSource,
+        inspectors: list[Inspector],
+        store: DecisionStore,
+        images: ImageStore | None = None,
     ) -> None:
         self.options = options
+        self.images = images
         self.source = source
         self.inspectors = inspectors
         self.store = store
@@ -71,7 +80,7 @@ class Station:
             "thresholds_version": reference.thresholds.version,
         }
         self.monitor = StationMonitor(
-            self.accounting, info, self._queue.qsize, lambda: store.problem, options.camera_silence_s
+            self.accounting, info, self._queue.qsize, self._storage_problem, options.camera_silence_s
         )
 
     def run(self, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
@@ -95,6 +104,9 @@ class Station:
             watchdog_stop.set()
             watchdog.join()
         return self.accounting.snapshot()
+
+    def _storage_problem(self) -> str | None:
+        return self.store.problem or (self.images.problem if self.images is not None else None)
 
     # -- acquisition: the caller's thread ----------------------------------------------------
 
@@ -181,7 +193,7 @@ class Station:
 
     # -- the one way a part gets its decision ---------------------------------------------------
 
-    def _finish(self, part: Part, outcome: Decision | Judgement) -> bool:
+    def _finish(self, part: Part, outcome: Decision | Judgement, heatmap: np.ndarray | None = None) -> bool:
         with self._lock:
             if part.decided:
                 self.accounting.late_result()
@@ -197,6 +209,8 @@ class Station:
         self.accounting.part_decided(decision.verdict, decision.reason)
         self.monitor.decided(decision)
         self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot)
+        if self.images is not None and part.frame is not None:
+            self.images.offer(part.seq, decision.verdict, part.frame.image, heatmap)
         return True
 
     def _record(self, part: Part, judgement: Judgement) -> Decision:

@@ -1,0 +1,108 @@
+"""The image store: every non-pass part's frame and heatmap kept, 1 in N passes, under a disk cap.
+
+Files are named by part sequence (`<verdict>/<seq>-frame.png`), so the oldest passes are the
+first names in the pass folder and eviction needs no index. PNG at a low compression level is
+lossless and about 9 ms per 800x600 frame here, so writing happens on a thread behind a bounded
+queue: a part whose image cannot be queued is still decided and recorded, and the miss is
+counted and shown in /healthz, never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspection.config.station import RetentionConfig
+from inspection.errors import ConfigError
+
+log = logging.getLogger(__name__)
+Item = tuple[int, str, np.ndarray, np.ndarray | None]
+
+
+class ImageStore:
+    def __init__(self, root: Path, policy: RetentionConfig) -> None:
+        self.root = root
+        self.policy = policy
+        self.not_stored = 0  # images dropped because the writer was behind
+        self.evicted = 0
+        self.problem: str | None = None
+        self._passes: deque[tuple[Path, int]] = deque()
+        self.bytes_used = 0
+        for folder in ("pass", "reject", "uncertain", "failsafe"):
+            try:
+                (root / folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"storage.data_dir: cannot create the image store {root}: {exc}") from exc
+            for path in sorted((root / folder).glob("*.png")):
+                size = path.stat().st_size
+                self.bytes_used += size
+                if folder == "pass":
+                    self._passes.append((path, size))
+        self._queue: queue.Queue[Item | None] = queue.Queue(policy.queue_images)
+        self._thread = threading.Thread(target=self._write_loop, name="image-store", daemon=True)
+        self._thread.start()
+
+    def offer(self, seq: int, verdict: str, image: np.ndarray, heatmap: np.ndarray | None) -> None:
+        """Called on the hot path: decides whether to keep the picture and queues it, never waits."""
+        if verdict == "pass" and seq % self.policy.keep_pass_every:
+            return
+        try:
+            self._queue.put_nowait((seq, verdict, image, heatmap))
+        except queue.Full:
+            self.not_stored += 1
+            self.problem = f"image writer behind: {self.not_stored} images not stored"
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _write_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            seq, verdict, image, heatmap = item
+            try:
+                self._write(seq, verdict, image, heatmap)
+                if self._queue.empty() and (self.problem or "").startswith("image writer behind"):
+                    self.problem = None  # caught up; the count of images not stored stays
+            except OSError as exc:
+                self.not_stored += 1
+                self.problem = f"cannot write images to {self.root}: {exc}"
+                log.error(self.problem)
+
+    def _write(self, seq: int, verdict: str, image: np.ndarray, heatmap: np.ndarray | None) -> None:
+        pictures = [("frame", image)]
+        if heatmap is not None:
+            pictures.append(("heatmap", np.clip(heatmap * 255.0, 0, 255).astype(np.uint8)))
+        for kind, picture in pictures:
+            ok, png = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, self.policy.png_compression])
+            if not ok:
+                raise OSError(f"PNG encoding of part {seq} {kind} failed")
+            path = self.root / verdict / f"{seq:012d}-{kind}.png"
+            partial = path.with_suffix(".part")
+            partial.write_bytes(png.tobytes())
+            partial.replace(path)  # a crash never leaves half a PNG under a real name
+            self.bytes_used += len(png)
+            if verdict == "pass":
+                self._passes.append((path, len(png)))
+        self._keep_within_limits()
+
+    def _keep_within_limits(self) -> None:
+        cap = self.policy.max_disk_mb * 2**20
+        while self.bytes_used > cap and self._passes:
+            path, size = self._passes.popleft()
+            path.unlink(missing_ok=True)
+            self.bytes_used -= size
+            self.evicted += 1
+        free_mb = shutil.disk_usage(self.root).free / 2**20
+        if self.bytes_used > cap:
+            self.problem = f"image store over its cap ({self.bytes_used / 2**20:.0f} MB) with no passes left to evict"
+        elif free_mb < self.policy.low_disk_mb:
+            self.problem = f"low disk: {free_mb:.0f} MB free under {self.root}"
+        elif self.problem is not None and not self.problem.startswith("image writer behind"):
+            self.problem = None
