@@ -59,7 +59,6 @@ class RetentionConfig(StrictModel):
     keep_pass_every: int = Field(default=100, ge=1, description="keep the image of every Nth passed part")
     max_disk_mb: float = Field(default=10_000, gt=0, description="cap on image storage; oldest passes go first")
     low_disk_mb: float = Field(default=1_000, ge=0, description="free space under which /healthz reports low disk")
-    png_compression: int = Field(default=1, ge=0, le=9, description="PNG level: 1 is ~9 ms per 800x600 frame here")
     queue_images: int = Field(default=64, ge=1, le=10_000, description="images waiting to be written")
 
 

@@ -1,10 +1,12 @@
 """The image store: every non-pass part's frame and heatmap kept, 1 in N passes, under a disk cap.
 
-Files are named by part sequence (`<verdict>/<seq>-frame.png`), so the oldest passes are the
-first names in the pass folder and eviction needs no index. PNG at a low compression level is
-lossless and about 9 ms per 800x600 frame here, so writing happens on a thread behind a bounded
-queue: a part whose image cannot be queued is still decided and recorded, and the miss is
-counted and shown in /healthz, never silent.
+Files are named by part sequence (`<verdict>/<seq>-frame.tiff`), so the oldest passes are the
+first names in the pass folder and eviction needs no index. The format is a measured choice:
+uncompressed TIFF is lossless and takes 0.11 ms per 800x600 frame here, PNG 4.4 ms (level 0) to
+9.3 ms (level 1); at 50 non-pass parts/s PNG cost half of one of our two cores and pushed the
+station into overload in `inspection bench`. (The review UI encodes PNG on demand for browsers.)
+Writing happens on a thread behind a bounded queue: a part whose image cannot be queued is still
+decided and recorded, and the miss is counted and shown in /healthz, never silent.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from inspection.errors import ConfigError
 
 log = logging.getLogger(__name__)
 Item = tuple[int, str, np.ndarray, np.ndarray | None]
+SUFFIX = ".tiff"
 
 
 class ImageStore:
@@ -40,7 +43,7 @@ class ImageStore:
                 (root / folder).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"storage.data_dir: cannot create the image store {root}: {exc}") from exc
-            for path in sorted((root / folder).glob("*.png")):
+            for path in sorted((root / folder).glob(f"*{SUFFIX}")):
                 size = path.stat().st_size
                 self.bytes_used += size
                 if folder == "pass":
@@ -49,9 +52,14 @@ class ImageStore:
         self._thread = threading.Thread(target=self._write_loop, name="image-store", daemon=True)
         self._thread.start()
 
-    def offer(self, seq: int, verdict: str, image: np.ndarray, heatmap: np.ndarray | None) -> None:
-        """Called on the hot path: decides whether to keep the picture and queues it, never waits."""
-        if verdict == "pass" and seq % self.policy.keep_pass_every:
+    def offer(self, seq: int, verdict: str, reason: str, image: np.ndarray, heatmap: np.ndarray | None) -> None:
+        """Called on the hot path: decides whether to keep the picture and queues it, never waits.
+
+        Parts shed for overload are not pictured: they were shed because the CPU is saturated,
+        and writing their images measurably deepened the overload (inspection bench: 348 -> 206
+        parts/s at full load). Their decisions are recorded like every other.
+        """
+        if (verdict == "pass" and seq % self.policy.keep_pass_every) or reason == "overload":
             return
         try:
             self._queue.put_nowait((seq, verdict, image, heatmap))
@@ -80,16 +88,16 @@ class ImageStore:
         if heatmap is not None:
             pictures.append(("heatmap", np.clip(heatmap * 255.0, 0, 255).astype(np.uint8)))
         for kind, picture in pictures:
-            ok, png = cv2.imencode(".png", picture, [cv2.IMWRITE_PNG_COMPRESSION, self.policy.png_compression])
+            ok, encoded = cv2.imencode(SUFFIX, picture, [cv2.IMWRITE_TIFF_COMPRESSION, 1])
             if not ok:
-                raise OSError(f"PNG encoding of part {seq} {kind} failed")
-            path = self.root / verdict / f"{seq:012d}-{kind}.png"
+                raise OSError(f"encoding the {kind} of part {seq} failed")
+            path = self.root / verdict / f"{seq:012d}-{kind}{SUFFIX}"
             partial = path.with_suffix(".part")
-            partial.write_bytes(png.tobytes())
-            partial.replace(path)  # a crash never leaves half a PNG under a real name
-            self.bytes_used += len(png)
+            partial.write_bytes(encoded.tobytes())
+            partial.replace(path)  # a crash never leaves half an image under a real name
+            self.bytes_used += len(encoded)
             if verdict == "pass":
-                self._passes.append((path, len(png)))
+                self._passes.append((path, len(encoded)))
         self._keep_within_limits()
 
     def _keep_within_limits(self) -> None:

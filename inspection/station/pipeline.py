@@ -210,7 +210,7 @@ class Station:
         self.monitor.decided(decision)
         self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot)
         if self.images is not None and part.frame is not None:
-            self.images.offer(part.seq, decision.verdict, part.frame.image, heatmap)
+            self.images.offer(part.seq, decision.verdict, decision.reason, part.frame.image, heatmap)
         return True
 
     def _record(self, part: Part, judgement: Judgement) -> Decision:
