@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from inspection.decide import Verdict
@@ -33,3 +35,13 @@ class Decision(StrictModel):
     calibration_id: str | None = None
     latency_ms: dict[str, float] = Field(default_factory=dict, description="per stage, and 'total'")
     gate_deadline_ns: int | None = Field(default=None, description="host monotonic time the part reaches the gate")
+
+
+class ActuatorCommand(StrictModel):
+    """What the reject gate must do for one part, when, and on whose authority."""
+
+    part_id: str
+    action: Literal["reject", "divert", "stop_line"]
+    fire_at_ns: int = Field(description="host monotonic time the part reaches the gate")
+    origin: Literal["auto", "human", "failsafe"]
+    reason: str = Field(description="why: the verdict, or why the fail-safe acted")

@@ -22,10 +22,13 @@ from camera.frames import EndOfStream, Frame, Gap, SourceEvent
 from camera.source import FrameSource, Pacer
 from inspection.cli import main
 from inspection.config import StationConfig
+from inspection.config.station import PolicyConfig
+from inspection.errors import ConfigError
 from inspection.inspector import Inspector
 from inspection.model_card import Thresholds
 from inspection.runtime import ModelRuntime, file_sha256
 from inspection.station.pipeline import Station, StationOptions
+from inspection.station.policy import LoggingActuator
 from inspection.station.store import DecisionStore
 from tests.onnx_builders import segmentation_model, tensor_value, write_card
 
@@ -333,3 +336,53 @@ def test_a_source_that_raises_is_a_fault_and_the_line_goes_on(tmp_path: Path, ti
     store.close()
     assert counts.faults == 1
     assert counts.decided["pass"] == 6
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (
+            PolicyConfig(),
+            {
+                "pass": None,
+                "reject": ("reject", "auto"),
+                "uncertain": ("reject", "failsafe"),
+                "failsafe": ("reject", "failsafe"),
+            },
+        ),
+        (
+            PolicyConfig(reject="confirm", uncertain="auto", failsafe_action="divert"),
+            {
+                "pass": None,
+                "reject": ("divert", "failsafe"),
+                "uncertain": ("reject", "auto"),
+                "failsafe": ("divert", "failsafe"),
+            },
+        ),
+    ],
+)
+def test_only_a_trusted_pass_goes_through_the_gate_untouched(
+    tmp_path: Path, tiny_model: Path, policy: PolicyConfig, expected: dict[str, tuple[str, str] | None]
+) -> None:
+    greys = [PASS_GREY, REJECT_GREY, UNCERTAIN_GREY, RAISE]
+    store = DecisionStore(tmp_path / "station.db")
+    options = StationOptions("test-station", 500.0, 16, one_part_per_frame=True, policy=policy)
+    actuator = LoggingActuator()
+    source = ScriptedSource([frame(i, g) for i, g in enumerate(greys)])
+    Station(options, source, [faulty_inspector(tiny_model, 0)], store, actuator=actuator).run(threading.Event())
+    store.close()
+    db = sqlite3.connect(tmp_path / "station.db")
+    rows = db.execute("SELECT verdict, action, action_origin, captured_ns FROM decisions ORDER BY seq").fetchall()
+    db.close()
+    assert {verdict: (action, origin) if action else None for verdict, action, origin, _ in rows} == expected
+    submitted = Counter(value for value in expected.values() if value is not None)
+    assert actuator.counts == submitted
+
+
+def test_a_database_from_another_schema_version_is_refused_by_name(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "station.db")
+    old.execute("CREATE TABLE decisions (seq INTEGER PRIMARY KEY, part_id TEXT)")
+    old.commit()
+    old.close()
+    with pytest.raises(ConfigError, match=r"station\.db.*schema version 0, this station writes 1; move it aside"):
+        DecisionStore(tmp_path / "station.db")

@@ -79,6 +79,23 @@ class PipelineConfig(StrictModel):
     )
 
 
+class PolicyConfig(StrictModel):
+    """What each verdict makes the reject gate do (DESIGN.md: policy per verdict)."""
+
+    reject: Literal["auto", "confirm"] = Field(
+        default="auto", description="auto: reject at the gate; confirm: a human must confirm first"
+    )
+    uncertain: Literal["review", "auto"] = Field(
+        default="review", description="review: a human decides; auto: reject at the gate without asking"
+    )
+    failsafe_action: Literal["reject", "divert", "stop_line"] = Field(
+        default="reject", description="taken for failsafe parts, and when no human answers before the gate"
+    )
+    gate_delay_ms: float = Field(
+        default=2_000.0, gt=0, description="capture to reject gate at line speed (encoder tracking comes later)"
+    )
+
+
 class MonitoringConfig(StrictModel):
     """Where the station serves /metrics (Prometheus) and /healthz."""
 
@@ -99,6 +116,7 @@ class StationConfig(StrictModel):
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="decision thresholds")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="inline station concurrency")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="verdict -> gate action")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="metrics and health endpoint")
 
     def with_model(self, **changes: object) -> StationConfig:

@@ -74,8 +74,9 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 one_part_per_frame=one_part_per_frame(config),
                 camera_snapshot=json.dumps(features, sort_keys=True),
                 camera_silence_s=config.monitoring.camera_silence_s,
+                policy=config.policy,
             )
-            station = Station(options, source, inspectors, store, images)
+            station = Station(options, source, inspectors, store, images=images)
             if config.monitoring.port is None:
                 return station.run(stop, max_parts)
             with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:

@@ -18,12 +18,14 @@ import numpy as np
 
 from camera.frames import EndOfStream, Fault, Frame, Gap
 from camera.source import FrameSource
+from inspection.config.station import PolicyConfig
 from inspection.contracts import Decision
 from inspection.decide import Judgement, failsafe
 from inspection.inspector import Inspector
 from inspection.station.accounting import Accounting, Snapshot
 from inspection.station.images import ImageStore
 from inspection.station.monitoring import StationMonitor
+from inspection.station.policy import Actuator, LoggingActuator, route
 from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class StationOptions:
     one_part_per_frame: bool  # triggered camera, folder, simulation: a missing frame is a missing part
     camera_snapshot: str = ""  # the camera's applied features, recorded with every decision
     camera_silence_s: float = 2.0  # a running camera without frames this long is unhealthy
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     watchdog_period_s: float = field(default=0.005)
 
 
@@ -60,10 +63,13 @@ class Station:
         source: FrameSource,
         inspectors: list[Inspector],
         store: DecisionStore,
+        *,
         images: ImageStore | None = None,
+        actuator: Actuator | None = None,
     ) -> None:
         self.options = options
         self.images = images
+        self.actuator = actuator or LoggingActuator()
         self.source = source
         self.inspectors = inspectors
         self.store = store
@@ -73,6 +79,7 @@ class Station:
         self._in_flight: dict[int, Part] = {}
         self._seq = store.next_seq
         self._budget_ns = round(options.latency_budget_ms * 1e6)
+        self._gate_ns = round(options.policy.gate_delay_ms * 1e6)
         reference = inspectors[0]
         info = {
             "station_id": options.station_id,
@@ -205,10 +212,19 @@ class Station:
             **decision.latency_ms,
             "capture_to_decision": round((time.monotonic_ns() - part.captured_ns) / 1e6, 3),
         }
-        decision = decision.model_copy(update={"gate_deadline_ns": part.deadline_ns, "latency_ms": latency})
+        gate_ns = part.captured_ns + self._gate_ns
+        decision = decision.model_copy(update={"gate_deadline_ns": gate_ns, "latency_ms": latency})
         self.accounting.part_decided(decision.verdict, decision.reason)
         self.monitor.decided(decision)
-        self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot)
+        command = route(decision, gate_ns, self.options.policy)
+        self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot, command)
+        if command is not None:
+            try:
+                self.actuator.submit(command)
+            except Exception as exc:
+                self.accounting.fault()
+                self.monitor.fault(f"actuator refused {command.action} for {command.part_id}: {exc}")
+                log.error("actuator refused %s for %s: %s", command.action, command.part_id, exc)
         if self.images is not None and part.frame is not None:
             self.images.offer(part.seq, decision.verdict, decision.reason, part.frame.image, heatmap)
         return True

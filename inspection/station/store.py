@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from camera.frames import Frame
-from inspection.contracts import Decision
+from inspection.contracts import ActuatorCommand, Decision
 from inspection.errors import ConfigError
 
 SCHEMA = """
@@ -38,18 +38,21 @@ CREATE TABLE IF NOT EXISTS decisions (
     calibration_id TEXT,
     camera_snapshot TEXT,
     latency_ms TEXT NOT NULL,
+    action TEXT,
+    action_origin TEXT,
     decided_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS decisions_verdict ON decisions (verdict);
 """
 BATCH = 256
+SCHEMA_VERSION = 1
 RETRY_S = 0.5
 log = logging.getLogger(__name__)
 COLUMNS = (
     "seq, part_id, station_id, source_ref, frame_id, captured_ns, verdict, reason, detail, score, regions, "
-    "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms"
+    "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms, action, action_origin"
 )
-INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 16)})"
+INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 18)})"
 
 
 class DecisionStore:
@@ -61,7 +64,14 @@ class DecisionStore:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'decisions'").fetchone()[0]
+            if tables and version != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"it holds schema version {version}, this station writes {SCHEMA_VERSION}; move it aside"
+                )
             self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"storage.data_dir: cannot open the decision database {path}: {exc}") from exc
         self.path = path
@@ -73,7 +83,15 @@ class DecisionStore:
         self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
         self._thread.start()
 
-    def put(self, seq: int, decision: Decision, frame: Frame | None, captured_ns: int, camera: str) -> None:
+    def put(  # noqa: PLR0917 - one row's columns
+        self,
+        seq: int,
+        decision: Decision,
+        frame: Frame | None,
+        captured_ns: int,
+        camera: str,
+        command: ActuatorCommand | None = None,
+    ) -> None:
         """Queues one decision; `frame` names where it came from (None for a part never delivered)."""
         self._queue.put(
             (
@@ -93,6 +111,8 @@ class DecisionStore:
                 decision.calibration_id,
                 camera,
                 json.dumps(decision.latency_ms),
+                None if command is None else command.action,
+                None if command is None else command.origin,
             )
         )
 
