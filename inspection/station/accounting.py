@@ -17,10 +17,6 @@ class Snapshot:
     faults: int
     late_results: int  # model results that arrived after the part was already decided
 
-    @property
-    def balanced(self) -> bool:
-        return self.acquired == self.decided.total() + self.dropped.total() + self.in_flight
-
 
 @dataclass
 class Accounting:
@@ -46,13 +42,6 @@ class Accounting:
             self.decided[verdict] += 1
             if verdict == "failsafe":
                 self.failsafe[reason] += 1
-
-    def missing_parts_decided(self, count: int, reason: str) -> None:
-        """Parts the camera never delivered (trigger mode): acquired as failsafe, never pass."""
-        with self._lock:
-            self.acquired += count
-            self.decided["failsafe"] += count
-            self.failsafe[reason] += count
 
     def frames_dropped(self, count: int, reason: str) -> None:
         """Frames lost before they were parts (free-run camera gaps): counted, with the reason."""

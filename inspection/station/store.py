@@ -13,7 +13,6 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from camera.frames import Frame
@@ -58,7 +57,7 @@ INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 18)})"
 class DecisionStore:
     """`put` never touches the disk; the writer thread commits whatever has queued, in one transaction."""
 
-    def __init__(self, path: Path, on_committed: Callable[[int], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -78,7 +77,6 @@ class DecisionStore:
         self.next_seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions").fetchone()[0])
         self.committed = 0
         self.problem: str | None = None  # why the last commit failed; None while commits succeed
-        self._on_committed = on_committed
         self._queue: queue.SimpleQueue[tuple[object, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
         self._thread.start()
@@ -151,5 +149,3 @@ class DecisionStore:
                 time.sleep(RETRY_S)  # disk full or locked: keep the rows, say so, try again
             if batch:
                 self.committed += len(batch)
-                if self._on_committed is not None:
-                    self._on_committed(len(batch))
