@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from inspection.decide import Verdict
 from inspection.strict import StrictModel
@@ -45,3 +45,18 @@ class ActuatorCommand(StrictModel):
     fire_at_ns: int = Field(description="host monotonic time the part reaches the gate")
     origin: Literal["auto", "human", "failsafe"]
     reason: str = Field(description="why: the verdict, or why the fail-safe acted")
+
+
+class AuditEvent(StrictModel):
+    """One record of the hash-chained audit trail (DESIGN.md invariant 4); `hash` seals it to its predecessor."""
+
+    sequence: int = Field(ge=1, description="position in the chain: 1, 2, 3... with no gaps")
+    utc: str = Field(description="when it was recorded, UTC ISO-8601 text")
+    actor: str = Field(description="who acted: a user name, or a process such as 'station:<id>'")
+    action: str = Field(description="what happened, e.g. 'login', 'login_failed', 'role_change', 'verdict'")
+    subject: str = Field(description="what it happened to, e.g. 'user:alice' or 'part:<id>'")
+    before: dict[str, JsonValue] | None = Field(default=None, description="the state before the change")
+    after: dict[str, JsonValue] | None = Field(default=None, description="the state after the change")
+    reason: str = Field(default="", description="why, in the actor's words")
+    prev_hash: str = Field(description="hash of the previous record; 64 zeros for the first")
+    hash: str = Field(description="hex sha256 over prev_hash and the canonical serialisation of the other fields")

@@ -58,7 +58,8 @@ class Inspector:
             output = interpret(raw, self.runtime.card.output)
             judgement = decide(output, self.thresholds)
             if output.heatmap is not None and judgement.verdict != "failsafe":
-                regions = find_regions(output.heatmap, self.thresholds, image.shape[:2], self.runtime.card.input.roi)
+                roi = self.runtime.preprocess.spec.roi  # the card's, or the config's override
+                regions = find_regions(output.heatmap, self.thresholds, image.shape[:2], roi)
             latency["decide"] = _ms(t2, time.perf_counter_ns())
         except ImageError as exc:
             judgement = failsafe("bad_image", str(exc))

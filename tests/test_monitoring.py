@@ -44,7 +44,7 @@ def config(tmp_path: Path) -> StationConfig:
     file = tmp_path / "station.toml"
     file.write_text(
         "[camera]\nparts_per_minute = 3000\npool_size = 4\n[model]\nverify_golden = false\n"
-        '[monitoring]\nport = 0\n[storage]\ndata_dir = "data"\n'
+        '[monitoring]\nport = 0\n[storage]\ndata_dir = "data"\n[link]\nserver = ""\n'
     )
     return load_config(file)
 

@@ -29,7 +29,7 @@ from inspection.model_card import Thresholds
 from inspection.runtime import ModelRuntime, file_sha256
 from inspection.station.pipeline import Station, StationOptions
 from inspection.station.policy import LoggingActuator
-from inspection.station.store import DecisionStore
+from inspection.station.store import SCHEMA, DecisionStore
 from tests.onnx_builders import segmentation_model, tensor_value, write_card
 
 SIDE = 16
@@ -384,5 +384,23 @@ def test_a_database_from_another_schema_version_is_refused_by_name(tmp_path: Pat
     old.execute("CREATE TABLE decisions (seq INTEGER PRIMARY KEY, part_id TEXT)")
     old.commit()
     old.close()
-    with pytest.raises(ConfigError, match=r"station\.db.*schema version 0, this station writes 1; move it aside"):
+    with pytest.raises(ConfigError, match=r"station\.db.*schema version 0, this station writes 2; move it aside"):
         DecisionStore(tmp_path / "station.db")
+
+
+def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_numbering(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "station.db")
+    old.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS dispositions")[0])
+    old.execute(
+        "INSERT INTO decisions (seq, part_id, station_id, verdict, reason, detail, regions, model_id, "
+        "thresholds_version, latency_ms) VALUES (41, 's-41', 's', 'pass', '', '', '[]', 'm', 'v', '{}')"
+    )
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    store = DecisionStore(tmp_path / "station.db")
+    store.close()
+    assert store.next_seq == 42
+    db = sqlite3.connect(tmp_path / "station.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -10,6 +10,7 @@ import logging
 import click
 
 from inspection import __version__
+from inspection.cli.audit_cmd import audit
 from inspection.cli.bench_cmd import bench
 from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
@@ -18,6 +19,7 @@ from inspection.cli.replay_cmd import replay
 from inspection.cli.run_cmd import run
 from inspection.cli.sim_cmd import sim
 from inspection.cli.status_cmd import status
+from inspection.cli.users_cmd import users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +32,7 @@ def main(verbose: bool) -> None:
     )
 
 
+main.add_command(audit)
 main.add_command(bench)
 main.add_command(camera)
 main.add_command(config)
@@ -38,3 +41,4 @@ main.add_command(sim)
 main.add_command(status)
 main.add_command(replay)
 main.add_command(run)
+main.add_command(users)

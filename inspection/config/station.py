@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from inspection.config.camera import SimulatedSourceConfig, SourceConfig
 from inspection.config.paths import ConfigPath
+from inspection.config.review import LinkConfig, ReviewConfig
 from inspection.model_card import Roi, Thresholds
 from inspection.paths import BUNDLED_MODEL
 from inspection.strict import StrictModel
@@ -118,6 +119,12 @@ class StationConfig(StrictModel):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="inline station concurrency")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="verdict -> gate action")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="metrics and health endpoint")
+    link: LinkConfig = Field(default_factory=LinkConfig, description="the station's link to the review server")
+    review: ReviewConfig = Field(default_factory=ReviewConfig, description="the review server")
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.link.keys_dir or self.storage.data_dir / "keys"
 
     def with_model(self, **changes: object) -> StationConfig:
         """This config with some model settings changed (command-line overrides, worker threads)."""

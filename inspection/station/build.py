@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -16,11 +17,18 @@ from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
 from inspection.factory import build_inspector
 from inspection.inspector import Inspector
+from inspection.link.keys import SERVER, authorize_station, ensure_keypair, load_public
+from inspection.link.messages import HealthMessage
+from inspection.link.station_link import LinkKeys, StationLink
 from inspection.station.accounting import Snapshot
 from inspection.station.endpoint import Endpoint
 from inspection.station.images import ImageStore
+from inspection.station.monitoring import StationMonitor
 from inspection.station.pipeline import Station, StationOptions
+from inspection.station.policy import LoggingActuator
+from inspection.station.review_gate import ReviewGate
 from inspection.station.store import DecisionStore
+from inspection.timebase import utc_now_text
 
 DATABASE = "station.db"
 IMAGES = "images"
@@ -63,8 +71,15 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
+    actuator = LoggingActuator()
+    review: ReviewGate | None = None
+    link: StationLink | None = None
     try:
         images = ImageStore(config.storage.data_dir / IMAGES, config.storage.images)
+        keys = link_keys(config) if config.link.server else None
+        if keys is not None:
+            review = ReviewGate(config.station_id, store, actuator)
+            review.restore()
         with build_source(config.camera, config.station_id) as source:
             features = source.features if isinstance(source, GenicamSource) else {}
             options = StationOptions(
@@ -75,14 +90,71 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 camera_snapshot=json.dumps(features, sort_keys=True),
                 camera_silence_s=config.monitoring.camera_silence_s,
                 policy=config.policy,
+                review_margin_ms=config.link.review_margin_ms,
             )
-            station = Station(options, source, inspectors, store, images=images)
+            station = Station(options, source, inspectors, store, images=images, actuator=actuator, review=review)
+            if review is not None and keys is not None and config.link.server:
+                link = start_link(config, keys, store, review, station.monitor)
             if config.monitoring.port is None:
                 return station.run(stop, max_parts)
             with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:
                 log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
                 return station.run(stop, max_parts)
     finally:
+        if review is not None:
+            review.close()
+        if link is not None:
+            link.close()
         if images is not None:
             images.close()
         store.close()
+
+
+def link_keys(config: StationConfig) -> LinkKeys:
+    """This station's key pair, and the server's public key (on one PC, from the shared keys folder)."""
+    keys_dir = config.keys_dir
+    public, secret = ensure_keypair(keys_dir, config.station_id)
+    authorize_station(keys_dir, config.station_id)
+    if config.link.server_key is not None:
+        return LinkKeys(public, secret, load_public(config.link.server_key))
+    server_public, _ = ensure_keypair(keys_dir, SERVER)  # the embedded default: server and station share a PC
+    return LinkKeys(public, secret, server_public)
+
+
+def start_link(
+    config: StationConfig, keys: LinkKeys, store: DecisionStore, review: ReviewGate, monitor: StationMonitor
+) -> StationLink:
+    assert config.link.server is not None
+
+    def health() -> HealthMessage:
+        state = monitor.health()
+        snapshot = monitor.accounting.snapshot()
+        problems = tuple(f"{k}: {v}" for k, v in state.as_dict().items() if v not in ("ok", "not configured", True))
+        counters = {"acquired": snapshot.acquired, **{f"decided_{k}": v for k, v in snapshot.decided.items()}}
+        return HealthMessage(
+            id=uuid.uuid4().hex,
+            station_id=config.station_id,
+            utc=utc_now_text(),
+            healthy=state.camera == "ok" and state.model == "ok" and state.store == "ok",
+            problems=problems,
+            counters=counters,
+        )
+
+    link = StationLink(
+        config.link.server,
+        config.station_id,
+        keys,
+        store=store,
+        on_verdict=review.verdict,
+        health=health,
+        resend_s=config.link.resend_s,
+    ).start()
+    monitor.link_problem = lambda: link.problem
+    monitor.review_counts = lambda: {
+        "human": review.human,
+        "failsafe": review.failsafe,
+        "late": review.late,
+        "waiting": review.waiting,
+    }
+    log.info("review link to %s", config.link.server)
+    return link

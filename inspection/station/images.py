@@ -52,20 +52,30 @@ class ImageStore:
         self._thread = threading.Thread(target=self._write_loop, name="image-store", daemon=True)
         self._thread.start()
 
-    def offer(self, seq: int, verdict: str, reason: str, image: np.ndarray, heatmap: np.ndarray | None) -> None:
+    def offer(
+        self, seq: int, verdict: str, reason: str, image: np.ndarray, heatmap: np.ndarray | None
+    ) -> tuple[Path, ...]:
         """Called on the hot path: decides whether to keep the picture and queues it, never waits.
+
+        Returns the files that will hold the pictures (none when they are not kept).
 
         Parts shed for overload are not pictured: they were shed because the CPU is saturated,
         and writing their images measurably deepened the overload (inspection bench: 348 -> 206
         parts/s at full load). Their decisions are recorded like every other.
         """
         if (verdict == "pass" and seq % self.policy.keep_pass_every) or reason == "overload":
-            return
+            return ()
         try:
             self._queue.put_nowait((seq, verdict, image, heatmap))
         except queue.Full:
             self.not_stored += 1
             self.problem = f"image writer behind: {self.not_stored} images not stored"
+            return ()
+        kinds = ("frame",) if heatmap is None else ("frame", "heatmap")
+        return tuple(self.path(seq, verdict, kind) for kind in kinds)
+
+    def path(self, seq: int, verdict: str, kind: str) -> Path:
+        return self.root / verdict / f"{seq:012d}-{kind}{SUFFIX}"
 
     def close(self) -> None:
         self._queue.put(None)
@@ -91,7 +101,7 @@ class ImageStore:
             ok, encoded = cv2.imencode(SUFFIX, picture, [cv2.IMWRITE_TIFF_COMPRESSION, 1])
             if not ok:
                 raise OSError(f"encoding the {kind} of part {seq} failed")
-            path = self.root / verdict / f"{seq:012d}-{kind}{SUFFIX}"
+            path = self.path(seq, verdict, kind)
             partial = path.with_suffix(".part")
             partial.write_bytes(encoded.tobytes())
             partial.replace(path)  # a crash never leaves half an image under a real name

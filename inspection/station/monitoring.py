@@ -52,6 +52,8 @@ class StationMonitor(Collector):
         self.queue_depth = queue_depth
         self.store_problem = store_problem
         self.camera_silence_s = camera_silence_s
+        self.link_problem: Callable[[], str | None] | None = None  # set when a review link is configured
+        self.review_counts: Callable[[], dict[str, int]] = dict
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "inspection_stage_latency_seconds",
@@ -92,7 +94,8 @@ class StationMonitor(Collector):
         snapshot = self.accounting.snapshot()
         errors = snapshot.failsafe["model_error"] + snapshot.failsafe["internal_error"]
         model = "ok" if not errors else f"{errors} model errors since start"
-        return Health(camera, model, self.store_problem() or "ok", "not configured")
+        link = "not configured" if self.link_problem is None else (self.link_problem() or "ok")
+        return Health(camera, model, self.store_problem() or "ok", link)
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
         s = self.accounting.snapshot()
@@ -121,8 +124,14 @@ class StationMonitor(Collector):
         yield GaugeMetricFamily(
             "inspection_camera_fps", "Frames per second since the last scrape", value=self._fps(s.acquired)
         )
+        review = CounterMetricFamily(
+            "inspection_review", "Parts that waited for a human, by outcome (waiting is a gauge)", labels=["outcome"]
+        )
+        for outcome, count in sorted(self.review_counts().items()):
+            review.add_metric([outcome], count)
+        yield review
         yield GaugeMetricFamily(
-            "inspection_healthy", "1 when camera, model and store are healthy", value=int(self.health().healthy)
+            "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(self.health().healthy)
         )
 
     def _fps(self, acquired: int) -> float:

@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -22,10 +23,13 @@ from inspection.config.station import PolicyConfig
 from inspection.contracts import Decision
 from inspection.decide import Judgement, failsafe
 from inspection.inspector import Inspector
+from inspection.preprocess import roi_box
 from inspection.station.accounting import Accounting, Snapshot
+from inspection.station.announce import announce_decision
 from inspection.station.images import ImageStore
 from inspection.station.monitoring import StationMonitor
-from inspection.station.policy import Actuator, LoggingActuator, route
+from inspection.station.policy import Actuator, LoggingActuator, needs_human, route
+from inspection.station.review_gate import ReviewGate
 from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,7 @@ class StationOptions:
     camera_snapshot: str = ""  # the camera's applied features, recorded with every decision
     camera_silence_s: float = 2.0  # a running camera without frames this long is unhealthy
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    review_margin_ms: float = 100.0  # a human verdict must arrive this long before the gate
     watchdog_period_s: float = field(default=0.005)
 
 
@@ -66,10 +71,12 @@ class Station:
         *,
         images: ImageStore | None = None,
         actuator: Actuator | None = None,
+        review: ReviewGate | None = None,
     ) -> None:
         self.options = options
         self.images = images
         self.actuator = actuator or LoggingActuator()
+        self.review = review  # None: no review link; parts that need a human get the fail-safe
         self.source = source
         self.inspectors = inspectors
         self.store = store
@@ -80,6 +87,7 @@ class Station:
         self._seq = store.next_seq
         self._budget_ns = round(options.latency_budget_ms * 1e6)
         self._gate_ns = round(options.policy.gate_delay_ms * 1e6)
+        self._margin_ns = round(options.review_margin_ms * 1e6)
         reference = inspectors[0]
         info = {
             "station_id": options.station_id,
@@ -171,15 +179,17 @@ class Station:
                 continue  # the watchdog has decided it (or will, within its period)
             assert part.frame is not None
             try:
-                decision = inspector.inspect(part.frame.image, part.part_id).decision
+                inspection = inspector.inspect(part.frame.image, part.part_id)
             except Exception as exc:
                 self._finish(part, failsafe("internal_error", f"{type(exc).__name__}: {exc}"))
                 continue
+            decision = inspection.decision
             late_ms = (time.monotonic_ns() - part.deadline_ns) / 1e6
             if late_ms > 0:
                 self._finish(part, failsafe("deadline", f"decided {decision.verdict} {late_ms:.1f} ms too late"))
             else:
-                self._finish(part, decision)
+                heatmap = None if inspection.output is None else inspection.output.heatmap
+                self._finish(part, decision, heatmap)
 
     def _watchdog(self, stop: threading.Event) -> None:
         while not stop.wait(self.options.watchdog_period_s):
@@ -217,17 +227,34 @@ class Station:
         self.accounting.part_decided(decision.verdict, decision.reason)
         self.monitor.decided(decision)
         command = route(decision, gate_ns, self.options.policy)
-        self.store.put(part.seq, decision, part.frame, part.captured_ns, self.options.camera_snapshot, command)
-        if command is not None:
+        held = self.review is not None and needs_human(decision, self.options.policy)
+        pictures: tuple[Path, ...] = ()
+        if self.images is not None and part.frame is not None:
+            pictures = self.images.offer(part.seq, decision.verdict, decision.reason, part.frame.image, heatmap)
+        announce = None
+        if self.review is not None:
+            box = None if heatmap is None or part.frame is None else self._heatmap_box(part.frame)
+            attached = () if decision.verdict == "pass" else pictures
+            deadline_ns = gate_ns - self._margin_ns
+            announce = announce_decision(
+                part.seq, decision, part.captured_ns, deadline_ns, held, command, attached, box
+            )
+        camera = self.options.camera_snapshot
+        self.store.put(part.seq, decision, part.frame, part.captured_ns, camera, command, held=held, announce=announce)
+        if held and self.review is not None and command is not None:
+            self.review.hold(command, gate_ns - self._margin_ns)
+        elif command is not None:
             try:
                 self.actuator.submit(command)
             except Exception as exc:
                 self.accounting.fault()
                 self.monitor.fault(f"actuator refused {command.action} for {command.part_id}: {exc}")
                 log.error("actuator refused %s for %s: %s", command.action, command.part_id, exc)
-        if self.images is not None and part.frame is not None:
-            self.images.offer(part.seq, decision.verdict, decision.reason, part.frame.image, heatmap)
         return True
+
+    def _heatmap_box(self, frame: Frame) -> tuple[int, int, int, int]:
+        roi = self.inspectors[0].runtime.preprocess.spec.roi
+        return roi_box(roi, frame.image.shape[0], frame.image.shape[1])
 
     def _record(self, part: Part, judgement: Judgement) -> Decision:
         elapsed = {"total": round((time.monotonic_ns() - part.captured_ns) / 1e6, 3)}

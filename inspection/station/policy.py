@@ -1,8 +1,8 @@
 """Verdict -> gate action: the one place that says which parts leave the line, and on whose authority.
 
-Parts that need a human (rejects on confirming lines, uncertain parts) get the configured fail-safe
-action at the gate until the review link (a later issue) can answer in time; nothing that is not a
-trusted `pass` goes through the gate untouched.
+Parts that need a human (rejects on confirming lines, uncertain parts) are routed to the configured
+fail-safe action; with a review link, that command is held (`ReviewGate`) until a human answers or
+the part's time runs out. Nothing that is not a trusted `pass` goes through the gate untouched.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ class LoggingActuator:
         with self._lock:
             self.counts[command.action, command.origin] += 1
         log.info("gate: %s %s (%s, %s)", command.action, command.part_id, command.origin, command.reason)
+
+
+def needs_human(decision: Decision, policy: PolicyConfig) -> bool:
+    confirm = decision.verdict == "reject" and policy.reject == "confirm"
+    return confirm or (decision.verdict == "uncertain" and policy.uncertain == "review")
 
 
 def route(decision: Decision, fire_at_ns: int, policy: PolicyConfig) -> ActuatorCommand | None:

@@ -1,8 +1,14 @@
 """Decisions on disk: SQLite in WAL mode, written in group commits by one thread beside the hot path.
 
-`synchronous=FULL` makes each commit durable before it returns; batching many decisions into
-one commit is what makes that affordable (DESIGN.md: ~180k rows/s in batches of 100). The part
+`synchronous=FULL` makes each commit durable before it returns; batching many writes into one
+commit is what makes that affordable (DESIGN.md: ~180k rows/s in batches of 100). The part
 sequence continues from the database after a restart, so numbering never collides.
+
+The same database is the link's outbox: a message for the review server is inserted in the
+transaction that records what it announces, so nothing is announced before it is durable and
+nothing durable is left unannounced (DESIGN.md invariant 3). Rows leave the outbox when the
+server acknowledges them. Plain decisions are kept for the server only up to `OUTBOX_BACKLOG`;
+review items, dispositions and verdicts are never dropped.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from camera.frames import Frame
 from inspection.contracts import ActuatorCommand, Decision
 from inspection.errors import ConfigError
+from inspection.link.messages import DispositionMessage, VerdictMessage, encode
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -42,20 +51,59 @@ CREATE TABLE IF NOT EXISTS decisions (
     decided_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS decisions_verdict ON decisions (verdict);
+CREATE TABLE IF NOT EXISTS dispositions (
+    part_id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    verdict_id TEXT,
+    reason TEXT NOT NULL,
+    decided_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    verdict_id TEXT PRIMARY KEY,
+    part_id TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    late INTEGER NOT NULL,
+    received_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the link sends in rowid order
+    id TEXT NOT NULL UNIQUE,
+    durable INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    attachments TEXT NOT NULL
+);
 """
 BATCH = 256
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+UPGRADABLE = {1}  # version 2 only added tables
 RETRY_S = 0.5
+OUTBOX_BACKLOG = 100_000
 log = logging.getLogger(__name__)
 COLUMNS = (
     "seq, part_id, station_id, source_ref, frame_id, captured_ns, verdict, reason, detail, score, regions, "
     "model_id, thresholds_version, calibration_id, camera_snapshot, latency_ms, action, action_origin"
 )
 INSERT = f"INSERT INTO decisions ({COLUMNS}) VALUES ({', '.join('?' * 18)})"
+INSERT_OUTBOX = "INSERT OR IGNORE INTO outbox (id, durable, body, attachments) VALUES (?, ?, ?, ?)"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    id: str
+    durable: bool
+    body: bytes
+    attachments: tuple[Path, ...] = ()
+
+
+Write = Callable[[sqlite3.Connection], None]
+Announce = Callable[[], OutboxEntry]  # built on the writer thread, off the hot path
 
 
 class DecisionStore:
-    """`put` never touches the disk; the writer thread commits whatever has queued, in one transaction."""
+    """`put*` never touches the disk; the writer thread commits whatever has queued, in one transaction."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -65,7 +113,7 @@ class DecisionStore:
             self._db.execute("PRAGMA synchronous=FULL")
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
             tables = self._db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'decisions'").fetchone()[0]
-            if tables and version != SCHEMA_VERSION:
+            if tables and version != SCHEMA_VERSION and version not in UPGRADABLE:
                 raise sqlite3.DatabaseError(
                     f"it holds schema version {version}, this station writes {SCHEMA_VERSION}; move it aside"
                 )
@@ -75,9 +123,14 @@ class DecisionStore:
             raise ConfigError(f"storage.data_dir: cannot open the decision database {path}: {exc}") from exc
         self.path = path
         self.next_seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM decisions").fetchone()[0])
-        self.committed = 0
+        self.committed = 0  # decisions
         self.problem: str | None = None  # why the last commit failed; None while commits succeed
-        self._queue: queue.SimpleQueue[tuple[object, ...] | None] = queue.SimpleQueue()
+        self.outbox_dropped = 0  # plain decisions the server never got because the backlog was full
+        self.on_commit = threading.Event()  # set after every commit: the link looks at the outbox
+        self._queued = 0
+        self._written = 0  # writes committed, in queue order: `durable(mark)` tells when one is on disk
+        self._count_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Write, bool] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_loop, name="decision-store", daemon=True)
         self._thread.start()
 
@@ -89,30 +142,70 @@ class DecisionStore:
         captured_ns: int,
         camera: str,
         command: ActuatorCommand | None = None,
-    ) -> None:
-        """Queues one decision; `frame` names where it came from (None for a part never delivered)."""
-        self._queue.put(
-            (
-                seq,
-                decision.part_id,
-                decision.station_id,
-                None if frame is None else frame.part_id,
-                None if frame is None else frame.frame_id,
-                captured_ns,
-                decision.verdict,
-                decision.reason,
-                decision.detail,
-                decision.score,
-                json.dumps([r.model_dump() for r in decision.regions]),
-                decision.model_id,
-                decision.thresholds_version,
-                decision.calibration_id,
-                camera,
-                json.dumps(decision.latency_ms),
-                None if command is None else command.action,
-                None if command is None else command.origin,
+        *,
+        held: bool = False,
+        announce: Announce | None = None,
+    ) -> int:
+        """Queues one decision (and its announcement); `frame` is None for a part never delivered.
+
+        `held`: the gate action waits for a human (recorded as `review`; the disposition follows).
+        """
+        source_ref = None if frame is None else frame.part_id
+        frame_id = None if frame is None else frame.frame_id
+        action = "review" if held else None if command is None else command.action
+        origin = None if held or command is None else command.origin
+
+        def write(db: sqlite3.Connection) -> None:
+            d = decision
+            regions = json.dumps([r.model_dump() for r in d.regions])
+            db.execute(
+                INSERT,
+                (
+                    *(seq, d.part_id, d.station_id, source_ref, frame_id, captured_ns, d.verdict, d.reason, d.detail),
+                    *(d.score, regions, d.model_id, d.thresholds_version, d.calibration_id, camera),
+                    *(json.dumps(d.latency_ms), action, origin),
+                ),
             )
-        )
+            if announce is not None:
+                _insert_outbox(db, announce())
+
+        return self._put(write, counts_as_decision=True)
+
+    def put_disposition(self, message: DispositionMessage) -> int:
+        """Records what the gate did for a part that waited for a human, and announces it."""
+        m = message
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO dispositions (part_id, action, origin, verdict_id, reason) VALUES (?,?,?,?,?)",
+                (m.part_id, m.action, m.origin, m.verdict_id, m.reason),
+            )
+            _insert_outbox(db, OutboxEntry(m.id, durable=True, body=encode(m)))
+
+        return self._put(write)
+
+    def put_verdict(self, message: VerdictMessage, late: bool) -> int:
+        m = message
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO verdicts (verdict_id, part_id, verdict, by, reason, late) VALUES (?,?,?,?,?,?)",
+                (m.id, m.part_id, m.verdict, m.by, m.reason, int(late)),
+            )
+
+        return self._put(write)
+
+    def durable(self, mark: int) -> bool:
+        """Whether the write `put*` returned `mark` for has been committed."""
+        return self._written >= mark
+
+    def undisposed_reviews(self) -> list[str]:
+        """Parts that waited for a human when the station last stopped and never got a gate action."""
+        rows = self._db.execute(
+            "SELECT part_id FROM decisions WHERE action = 'review' "
+            "AND part_id NOT IN (SELECT part_id FROM dispositions) ORDER BY seq"
+        ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def close(self) -> None:
         """Commits everything queued, then closes the database (its WAL checkpointed)."""
@@ -120,15 +213,23 @@ class DecisionStore:
         self._thread.join()
         self._db.close()
 
-    def _commit(self, batch: list[tuple[object, ...]]) -> bool:
+    def _put(self, write: Write, *, counts_as_decision: bool = False) -> int:
+        with self._count_lock:
+            self._queued += 1
+            mark = self._queued
+            self._queue.put((write, counts_as_decision))
+        return mark
+
+    def _commit(self, batch: list[tuple[Write, bool]]) -> bool:
         try:
             self._db.execute("BEGIN")
-            self._db.executemany(INSERT, batch)
+            for write, _ in batch:
+                write(self._db)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            self.problem = f"cannot commit {len(batch)} decisions to {self.path}: {exc}"
+            self.problem = f"cannot commit {len(batch)} records to {self.path}: {exc}"
             log.error(self.problem)
             return False
         self.problem = None
@@ -136,16 +237,35 @@ class DecisionStore:
 
     def _write_loop(self) -> None:
         done = False
+        commits = 0
         while not done:
-            rows = [self._queue.get()]
-            while len(rows) < BATCH:
+            items = [self._queue.get()]
+            while len(items) < BATCH:
                 try:
-                    rows.append(self._queue.get_nowait())
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            done = None in rows
-            batch = [row for row in rows if row is not None]
+            done = None in items
+            batch = [item for item in items if item is not None]
             while batch and not self._commit(batch):
                 time.sleep(RETRY_S)  # disk full or locked: keep the rows, say so, try again
             if batch:
-                self.committed += len(batch)
+                self.committed += sum(1 for _, decision in batch if decision)
+                self._written += len(batch)
+                self.on_commit.set()
+                commits += 1
+                if commits % 64 == 0:
+                    self._trim_outbox()
+
+    def _trim_outbox(self) -> None:
+        cursor = self._db.execute(
+            "DELETE FROM outbox WHERE durable = 0 AND rowid < (SELECT MAX(rowid) FROM outbox) - ?", (OUTBOX_BACKLOG,)
+        )
+        if cursor.rowcount > 0:
+            self.outbox_dropped += cursor.rowcount
+            log.warning("review link backlog full: %d plain decisions will not reach the server", cursor.rowcount)
+
+
+def _insert_outbox(db: sqlite3.Connection, entry: OutboxEntry) -> None:
+    paths = json.dumps([str(p) for p in entry.attachments])
+    db.execute(INSERT_OUTBOX, (entry.id, int(entry.durable), entry.body, paths))

@@ -1,0 +1,1 @@
+"""The ZeroMQ link between stations and the review server (DESIGN.md: messaging, identity)."""

@@ -1,0 +1,284 @@
+"""Review items and human verdicts on the server: what stations sent, who claimed it, what was decided.
+
+Every decided part a station announces becomes a row; parts that wait for a human are `pending`
+until an inspector claims (a lease), resolves or escalates them, or their deadline passes
+(`expired`: the station applied its fail-safe). Verdicts are rows of their own, delivered to the
+owning station through an outbox (`delivered`), so a server restart loses none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Boolean, Column, Connection, Float, Index, Integer, String, Table, Text, and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from inspection.link.messages import DecisionMessage, DispositionMessage
+from review_ui.db import metadata, utc_now, utc_text
+
+ItemState = Literal["info", "pending", "claimed", "resolved", "expired"]
+Choice = Literal["reject", "pass", "escalate"]
+
+items = Table(
+    "review_items",
+    metadata,
+    Column("part_id", String(160), primary_key=True),
+    Column("station_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("score", Float),
+    Column("regions", Text, nullable=False),
+    Column("model_id", String(64), nullable=False),
+    Column("thresholds_version", String(128), nullable=False),
+    Column("calibration_id", String(128)),
+    Column("captured_utc", String(32), nullable=False),
+    Column("deadline_utc", String(32), nullable=False),
+    Column("received_utc", String(32), nullable=False),
+    Column("review", Boolean, nullable=False),
+    Column("action", String(16)),
+    Column("heatmap_box", String(64)),
+    Column("frame_sha", String(64)),
+    Column("heatmap_sha", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claim_until", String(32)),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("human_verdict", String(16)),
+    Column("resolved_by", String(64)),
+    Column("resolved_utc", String(32)),
+    Column("late", Boolean, nullable=False, default=False),
+    Column("disposition", String(16)),
+    Column("disposition_origin", String(16)),
+    Column("disposition_utc", String(32)),
+)
+Index("review_items_queue", items.c.state, items.c.deadline_utc)
+Index("review_items_captured", items.c.captured_utc)
+
+verdicts = Table(
+    "review_verdicts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("part_id", String(160), nullable=False, index=True),
+    Column("station_id", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("utc", String(32), nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("signature_id", String(64)),
+    Column("delivered", Boolean, nullable=False, default=False),
+)
+Index("review_verdicts_outbox", verdicts.c.delivered)
+
+seen = Table(
+    "review_seen",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("part_id", String(160), primary_key=True),
+)
+
+
+class ItemError(Exception):
+    """A verdict or claim that cannot be applied; the message says why (HTTP 409/404)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    item: DecisionMessage
+    frame_sha: str | None
+    heatmap_sha: str | None
+
+
+def add_item(connection: Connection, stored: Stored) -> bool:
+    """Idempotent by part id: a resent message changes nothing. True when it was new."""
+    m, d = stored.item, stored.item.decision
+    row = {
+        "part_id": m.id,
+        "station_id": m.station_id,
+        "seq": m.seq,
+        "verdict": d.verdict,
+        "reason": d.reason,
+        "detail": d.detail,
+        "score": d.score,
+        "regions": json.dumps([r.model_dump() for r in d.regions]),
+        "model_id": d.model_id,
+        "thresholds_version": d.thresholds_version,
+        "calibration_id": d.calibration_id,
+        "captured_utc": m.captured_utc,
+        "deadline_utc": m.deadline_utc,
+        "received_utc": utc_now(),
+        "review": m.review,
+        "action": m.action,
+        "heatmap_box": None if m.heatmap_box is None else json.dumps(m.heatmap_box),
+        "frame_sha": stored.frame_sha,
+        "heatmap_sha": stored.heatmap_sha,
+        "state": "pending" if m.review else "info",
+        "escalated": False,
+        "late": False,
+    }
+    if connection.execute(select(items.c.part_id).where(items.c.part_id == m.id)).first() is not None:
+        return False
+    try:
+        with connection.begin_nested():
+            connection.execute(items.insert().values(row))
+    except IntegrityError:
+        return False  # another link thread or server stored it first
+    return True
+
+
+def add_disposition(connection: Connection, message: DispositionMessage) -> None:
+    connection.execute(
+        items.update()
+        .where(items.c.part_id == message.part_id)
+        .values(disposition=message.action, disposition_origin=message.origin, disposition_utc=message.utc)
+    )
+    connection.execute(
+        items.update()
+        .where(and_(items.c.part_id == message.part_id, items.c.state.in_(("pending", "claimed"))))
+        .values(state="expired" if message.origin == "failsafe" else "resolved", claimed_by=None, claim_until=None)
+    )
+
+
+def expire_due(connection: Connection, now: dt.datetime) -> int:
+    """Items whose deadline passed without a verdict: the station has applied its fail-safe."""
+    result = connection.execute(
+        items.update()
+        .where(and_(items.c.state.in_(("pending", "claimed")), items.c.deadline_utc < utc_text(now)))
+        .values(state="expired", claimed_by=None, claim_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+def get_item(connection: Connection, part_id: str) -> dict[str, Any]:
+    row = connection.execute(select(items).where(items.c.part_id == part_id)).mappings().first()
+    if row is None:
+        raise ItemError(f"no review item {part_id!r}", status=404)
+    return dict(row)
+
+
+def queue(connection: Connection, username: str, now: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
+    """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
+    waiting = connection.execute(
+        select(items, seen.c.username.label("seen_by_me"))
+        .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
+        .where(items.c.state.in_(("pending", "claimed")))
+        .order_by(items.c.deadline_utc)
+        .limit(limit)
+    ).mappings()
+    expired = connection.execute(
+        select(items, seen.c.username.label("seen_by_me"))
+        .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
+        .where(and_(items.c.state == "expired", items.c.human_verdict.is_(None)))
+        .order_by(items.c.deadline_utc.desc())
+        .limit(50)
+    ).mappings()
+    return [dict(row) for row in [*waiting, *expired]]
+
+
+def claim(connection: Connection, part_id: str, username: str, now: dt.datetime, lease_s: float) -> dict[str, Any]:
+    """Leases an item to one inspector; another's live lease wins. Expired items need no claim."""
+    until = utc_text(now + dt.timedelta(seconds=lease_s))
+    free = or_(items.c.claimed_by.is_(None), items.c.claimed_by == username, items.c.claim_until < utc_text(now))
+    result = connection.execute(
+        items.update()
+        .where(and_(items.c.part_id == part_id, items.c.state.in_(("pending", "claimed")), free))
+        .values(state="claimed", claimed_by=username, claim_until=until)
+    )
+    mark_seen(connection, part_id, username)
+    item = get_item(connection, part_id)
+    if not result.rowcount and item["state"] in ("pending", "claimed"):
+        raise ItemError(f"{part_id} is being reviewed by {item['claimed_by']} until {item['claim_until']}")
+    return item
+
+
+def mark_seen(connection: Connection, part_id: str, username: str) -> None:
+    if (
+        connection.execute(
+            select(seen.c.part_id).where(and_(seen.c.part_id == part_id, seen.c.username == username))
+        ).first()
+        is None
+    ):
+        connection.execute(seen.insert().values(part_id=part_id, username=username))
+
+
+def resolve(  # noqa: PLR0917 - one verdict's facts
+    connection: Connection,
+    part_id: str,
+    username: str,
+    choice: Choice,
+    reason: str,
+    now: dt.datetime,
+    verdict_id: str,
+    signature_id: str | None = None,
+) -> dict[str, Any]:
+    """Records a verdict. In the window it needs this inspector's claim (or none); after it, it is late."""
+    item = get_item(connection, part_id)
+    if not item["review"]:
+        raise ItemError(f"{part_id} was decided automatically ({item['verdict']}); there is nothing to review")
+    if item["human_verdict"] is not None:
+        raise ItemError(f"{part_id} already has a verdict: {item['human_verdict']} by {item['resolved_by']}")
+    late = item["state"] == "expired" or item["deadline_utc"] < utc_text(now)
+    if not late and item["claimed_by"] not in (None, username) and item["claim_until"] >= utc_text(now):
+        raise ItemError(f"{part_id} is being reviewed by {item['claimed_by']}")
+    if choice == "escalate":
+        connection.execute(
+            items.update()
+            .where(items.c.part_id == part_id)
+            .values(escalated=True, claimed_by=None, claim_until=None, state="expired" if late else "pending")
+        )
+    else:
+        done = connection.execute(
+            items.update()
+            .where(and_(items.c.part_id == part_id, items.c.human_verdict.is_(None)))
+            .values(
+                human_verdict=choice,
+                resolved_by=username,
+                resolved_utc=utc_text(now),
+                late=late,
+                state="expired" if late else "resolved",
+                claimed_by=None,
+                claim_until=None,
+            )
+        )
+        if not done.rowcount:
+            raise ItemError(f"{part_id} was decided by someone else a moment ago")
+    connection.execute(
+        verdicts.insert().values(
+            id=verdict_id,
+            part_id=part_id,
+            station_id=item["station_id"],
+            verdict=choice,
+            by=username,
+            reason=reason,
+            utc=utc_text(now),
+            late=late,
+            signature_id=signature_id,
+            delivered=choice == "escalate",  # an escalation stays on the server
+        )
+    )
+    return get_item(connection, part_id)
+
+
+def undelivered(connection: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    rows = connection.execute(
+        select(verdicts).where(verdicts.c.delivered.is_(False)).order_by(verdicts.c.utc).limit(limit)
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def delivered(connection: Connection, ids: tuple[str, ...]) -> None:
+    connection.execute(verdicts.update().where(verdicts.c.id.in_(ids)).values(delivered=True))
+
+
+def history(connection: Connection, part_id: str) -> list[dict[str, Any]]:
+    rows = connection.execute(select(verdicts).where(verdicts.c.part_id == part_id).order_by(verdicts.c.utc))
+    return [dict(row) for row in rows.mappings()]
