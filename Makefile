@@ -20,11 +20,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: system-deps $(STAMP)
 
-## The main job on the embedded default: verify the bundled model, replay the sample images.
+## The main job on the embedded default: verify the bundled model, replay the sample images, then the
+## review server (http://127.0.0.1:8080/) and the station on the simulated line together, until Ctrl-C.
 run: setup
 	$(BIN)/inspection model verify
 	$(BIN)/inspection replay sample_images
-	$(BIN)/inspection run
+	@$(BIN)/inspection users list | grep -q . || { \
+	  echo "First login: choose a password (12+ characters) for the review UI's user 'admin'."; \
+	  $(BIN)/inspection users add admin --role admin --full-name Administrator; }
+	@$(BIN)/inspection review & server=$$!; trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
+	  echo "Review queue: http://127.0.0.1:8080/ (log in as admin; add inspectors with 'inspection users add')"; \
+	  $(BIN)/inspection run
 
 lint: setup
 	$(BIN)/ruff check .

@@ -2,34 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from inspection import __version__
 from inspection.config import StationConfig
 from inspection.config.review import database_url
+from review_ui import audit, items, queue, supervisor  # noqa: F401 - audit and items define tables
 from review_ui.auth import install
 from review_ui.db import Database
+from review_ui.hub import Hub
+from review_ui.images import ImageFiles
+from review_ui.link_server import LinkServer
 
 HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+log = logging.getLogger(__name__)
 
 
-def create_app(config: StationConfig, database: Database | None = None) -> FastAPI:
-    """`database` defaults to the configured one; the app closes only a database it opened."""
+def create_app(config: StationConfig, database: Database | None = None, *, link: bool = True) -> FastAPI:
+    """`database` defaults to the configured one (the app closes only one it opened); `link=False`: no stations."""
     owned = database is None
     db = database or Database(database_url(config.review, config.storage.data_dir))
+    hub = Hub()
+    images = ImageFiles(config.storage.data_dir / "review_images")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.bind(asyncio.get_running_loop())
+        server = None
+        if link:
+            keys_dir = config.review.keys_dir or config.storage.data_dir / "keys"
+            server = LinkServer(config.review.link_bind, keys_dir, db, images, hub.publish).start()
+            app.state.link = server
+            log.info("stations connect to %s", server.endpoint)
         try:
             yield
         finally:
+            if server is not None:
+                server.close()
             if owned:
                 db.close()
 
@@ -42,6 +58,11 @@ def create_app(config: StationConfig, database: Database | None = None) -> FastA
     app.state.config = config
     app.state.review = config.review
     app.state.db = db
+    app.state.hub = hub
+    app.state.images = images
+    app.state.link = None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     install(app)
+    supervisor.install(app)
+    queue.install(app)
     return app

@@ -165,7 +165,7 @@ def get_item(connection: Connection, part_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-def queue(connection: Connection, username: str, now: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
+def queue(connection: Connection, username: str, limit: int = 200) -> list[dict[str, Any]]:
     """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
     waiting = connection.execute(
         select(items, seen.c.username.label("seen_by_me"))

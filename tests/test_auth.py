@@ -65,6 +65,7 @@ def config(tmp_path: Path, **review: Any) -> StationConfig:
         "login_window_s": WINDOW_S,
         "session_idle_minutes": IDLE_MINUTES,
         "session_absolute_hours": ABSOLUTE_HOURS,
+        "link_bind": "tcp://127.0.0.1:*",  # a free port: never the one of a server running here
         **review,
     }
     return StationConfig.model_validate({"storage": {"data_dir": str(tmp_path)}, "review": settings})

@@ -16,6 +16,7 @@ from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
 from inspection.cli.replay_cmd import replay
+from inspection.cli.review_cmd import review
 from inspection.cli.run_cmd import run
 from inspection.cli.sim_cmd import sim
 from inspection.cli.status_cmd import status
@@ -40,5 +41,6 @@ main.add_command(model)
 main.add_command(sim)
 main.add_command(status)
 main.add_command(replay)
+main.add_command(review)
 main.add_command(run)
 main.add_command(users)
