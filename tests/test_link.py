@@ -127,3 +127,29 @@ def test_a_station_without_an_authorised_key_is_refused(
     run_station(config, stop, max_parts=20)
     assert not original.exists()
     assert count(link.database) == 0
+
+
+def test_two_stations_feed_one_review_server_on_each_database(tmp_path: Path, database_url: str) -> None:
+    """The plant-wide case: one server (SQLite, or PostgreSQL when CI gives the URL), two lines at once."""
+    database = Database(database_url)
+    link = LinkServer("tcp://127.0.0.1:*", tmp_path / "keys", database, ImageFiles(tmp_path / "images"), print).start()
+    try:
+        stop = threading.Event()
+        configs = [station_config(tmp_path, link.endpoint, name=name) for name in ("line-a", "line-b")]
+        threads = [threading.Thread(target=run_station, args=(config, stop, 30)) for config in configs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_for(lambda: count(database) == 60)
+        with database.engine.connect() as connection:
+            per_station = dict(
+                connection.execute(
+                    select(items.items.c.station_id, func.count()).group_by(items.items.c.station_id)
+                ).all()
+            )
+        assert per_station == {"line-a": 30, "line-b": 30}
+        assert set(link.stations) == {"line-a", "line-b"}
+    finally:
+        link.close()
+        database.close()
