@@ -143,7 +143,7 @@ def test_two_stations_feed_one_review_server_on_each_database(tmp_path: Path, da
             thread.join()
         wait_for(lambda: count(database) == 60)
         with database.engine.connect() as connection:
-            per_station = dict(
+            per_station: dict[str, int] = dict(
                 connection.execute(
                     select(items.items.c.station_id, func.count()).group_by(items.items.c.station_id)
                 ).all()
