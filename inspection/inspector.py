@@ -44,6 +44,7 @@ class Inspector:
         self.calibration_id = calibration_id
 
     def inspect(self, image: np.ndarray, part_id: str) -> Inspection:
+        thresholds = self.thresholds  # one set per part, even if a supervisor changes them meanwhile
         t0 = time.perf_counter_ns()
         output: ModelOutput | None = None
         latency: dict[str, float] = {}
@@ -56,19 +57,26 @@ class Inspector:
             t2 = time.perf_counter_ns()
             latency["model"] = _ms(t1, t2)
             output = interpret(raw, self.runtime.card.output)
-            judgement = decide(output, self.thresholds)
+            judgement = decide(output, thresholds)
             if output.heatmap is not None and judgement.verdict != "failsafe":
                 roi = self.runtime.preprocess.spec.roi  # the card's, or the config's override
-                regions = find_regions(output.heatmap, self.thresholds, image.shape[:2], roi)
+                regions = find_regions(output.heatmap, thresholds, image.shape[:2], roi)
             latency["decide"] = _ms(t2, time.perf_counter_ns())
         except ImageError as exc:
             judgement = failsafe("bad_image", str(exc))
         except Exception as exc:  # a model crash must become a fail-safe decision, not a lost part
             judgement = failsafe("model_error", f"{type(exc).__name__}: {exc}")
         latency["total"] = _ms(t0, time.perf_counter_ns())
-        return Inspection(self.record(part_id, judgement, regions, latency), output)
+        return Inspection(self.record(part_id, judgement, regions, latency, thresholds), output)
 
-    def record(self, part_id: str, judgement: Judgement, regions: list[Region], latency: dict[str, float]) -> Decision:
+    def record(
+        self,
+        part_id: str,
+        judgement: Judgement,
+        regions: list[Region],
+        latency: dict[str, float],
+        thresholds: Thresholds | None = None,
+    ) -> Decision:
         score = judgement.score
         return Decision(
             part_id=part_id,
@@ -79,7 +87,7 @@ class Inspector:
             score=score if np.isfinite(score) else None,
             regions=tuple(regions),
             model_id=self.runtime.model_id,
-            thresholds_version=self.thresholds.version,
+            thresholds_version=(thresholds or self.thresholds).version,
             calibration_id=self.calibration_id,
             latency_ms=latency,
         )

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from inspection import __version__
 from inspection.config import StationConfig
 from inspection.config.review import database_url
-from review_ui import audit, items, queue, supervisor  # noqa: F401 - audit and items define tables
+from review_ui import audit, items, queue, stations, supervisor  # noqa: F401 - audit and items define tables
 from review_ui.auth import install
 from review_ui.db import Database
 from review_ui.hub import Hub
@@ -65,4 +65,5 @@ def create_app(config: StationConfig, database: Database | None = None, *, link:
     install(app)
     supervisor.install(app)
     queue.install(app)
+    stations.install(app)
     return app

@@ -28,6 +28,7 @@ from inspection.link.messages import (
     DecisionMessage,
     DispositionMessage,
     HealthMessage,
+    StationSettings,
     VerdictMessage,
     decode,
     encode,
@@ -35,6 +36,7 @@ from inspection.link.messages import (
 from review_ui import items
 from review_ui.db import Database
 from review_ui.images import ImageFiles
+from review_ui.stations import store as station_store
 
 log = logging.getLogger(__name__)
 POLL_MS = 20
@@ -50,6 +52,7 @@ class StationSeen:
     healthy: bool = True
     problems: tuple[str, ...] = ()
     counters: dict[str, float] = field(default_factory=dict)
+    settings: StationSettings | None = None
 
 
 class StationKeys:
@@ -193,11 +196,14 @@ class LinkServer:
                 events.append(("disposition", {"part_id": message.part_id, "action": message.action}))
                 return message.id
             case HealthMessage():
-                seen = StationSeen(time.monotonic(), message.healthy, message.problems, message.counters)
+                seen = StationSeen(
+                    time.monotonic(), message.healthy, message.problems, message.counters, message.settings
+                )
                 self.stations[station] = seen
                 return message.id
             case AckMessage():
                 items.delivered(connection, message.ids)
+                station_store.delivered(connection, message.ids)
                 for verdict_id in message.ids:
                     self._sent.pop(verdict_id, None)
                 return None
@@ -220,9 +226,16 @@ class LinkServer:
             self.notify("expired", {"count": expired})
 
     def _send_verdicts(self, socket: zmq.Socket[bytes]) -> None:
+        """Verdicts and settings changes, each resent every RESEND_S until its station acknowledges it."""
         with self.database.engine.connect() as connection:
             pending = items.undelivered(connection)
+            changes = station_store.undelivered(connection)
         now = time.monotonic()
+        for change in changes:
+            if now - self._sent.get(change.id, -RESEND_S) >= RESEND_S and self._send(
+                socket, change.station_id.encode(), encode(change)
+            ):
+                self._sent[change.id] = now
         for row in pending:
             if now - self._sent.get(row["id"], -RESEND_S) < RESEND_S:
                 continue

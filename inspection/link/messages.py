@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, model_validator
 
 from inspection.contracts import Decision
 from inspection.strict import StrictModel
@@ -66,6 +66,35 @@ class HealthMessage(StrictModel):
     healthy: bool
     problems: tuple[str, ...] = ()
     counters: dict[str, float] = Field(default_factory=dict)
+    settings: StationSettings | None = Field(default=None, description="thresholds and policy in force")
+
+
+class StationSettings(StrictModel):
+    """What a supervisor may change on a running station: the decision thresholds and the gate policy."""
+
+    version: str = Field(description="thresholds version recorded with every decision from now on")
+    pass_below: float = Field(ge=0.0, le=1.0)
+    reject_above: float = Field(ge=0.0, le=1.0)
+    reject: Literal["auto", "confirm"]
+    uncertain: Literal["review", "auto"]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StationSettings:
+        if self.pass_below > self.reject_above:
+            raise ValueError(f"pass_below ({self.pass_below}) must be <= reject_above ({self.reject_above})")
+        return self
+
+
+class SettingsMessage(StrictModel):
+    """A supervisor's change, from the review server to one station; applied, persisted, then acked."""
+
+    kind: Literal["settings"] = "settings"
+    id: str
+    station_id: str
+    settings: StationSettings
+    by: str
+    reason: str
+    utc: str
 
 
 class VerdictMessage(StrictModel):
@@ -86,11 +115,10 @@ class AckMessage(StrictModel):
 
 
 Message = Annotated[
-    DecisionMessage | DispositionMessage | AlarmMessage | HealthMessage | VerdictMessage | AckMessage,
+    DecisionMessage | DispositionMessage | AlarmMessage | HealthMessage | SettingsMessage | VerdictMessage | AckMessage,
     Field(discriminator="kind"),
 ]
 MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
-DURABLE = frozenset({"decision", "disposition", "verdict"})  # kept in an outbox until acknowledged
 
 
 def encode(message: Message) -> bytes:

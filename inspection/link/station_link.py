@@ -21,7 +21,7 @@ from pathlib import Path
 import zmq
 from pydantic import ValidationError
 
-from inspection.link.messages import AckMessage, HealthMessage, VerdictMessage, decode, encode
+from inspection.link.messages import AckMessage, HealthMessage, SettingsMessage, VerdictMessage, decode, encode
 from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ HEARTBEAT_S = 1.0
 SILENCE_S = 3.0  # no answer from the server this long: the link is down
 MAX_IN_FLIGHT = 512
 ATTACHMENT_WAIT_S = 2.0  # the image writer is behind: send without the picture after this long
-SEEN_VERDICTS = 10_000
+SEEN_COMMANDS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class StationLink:
         *,
         store: DecisionStore,
         on_verdict: Callable[[VerdictMessage], int],
+        on_settings: Callable[[SettingsMessage], int],
         health: Callable[[], HealthMessage],
         resend_s: float = 2.0,
     ) -> None:
@@ -59,13 +60,14 @@ class StationLink:
         self.acked = 0
         self._keys = keys
         self._on_verdict = on_verdict
+        self._on_settings = on_settings
         self._health = health
         self._resend_ns = round(resend_s * 1e9)
         self._in_flight: dict[str, tuple[int, int]] = {}  # id -> (outbox rowid, sent at)
         self._sent_through = 0
         self._waiting_since: dict[int, float] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._unacked_verdicts: list[tuple[int, str]] = []
+        self._unacked: list[tuple[int, str]] = []
         self._last_heard = 0.0
         self._stop = threading.Event()
         self._flush_until = 0.0
@@ -104,7 +106,7 @@ class StationLink:
             while not self._stop.is_set() or self._flushing(outbox):
                 if socket.poll(POLL_MS):
                     self._receive(socket, outbox)
-                self._ack_durable_verdicts(socket)
+                self._ack_durable(socket)
                 now = time.monotonic()
                 if now >= next_heartbeat:
                     self._send(socket, [encode(self._health())])
@@ -135,8 +137,8 @@ class StationLink:
                 continue
             if isinstance(message, AckMessage):
                 self._acknowledged(message.ids, outbox)
-            elif isinstance(message, VerdictMessage):
-                self._verdict(message)
+            elif isinstance(message, VerdictMessage | SettingsMessage):
+                self._command(message)
 
     def _acknowledged(self, ids: tuple[str, ...], outbox: sqlite3.Connection) -> None:
         done = [i for i in ids if self._in_flight.pop(i, None) is not None]
@@ -144,19 +146,21 @@ class StationLink:
             outbox.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in done])
             self.acked += len(done)
 
-    def _verdict(self, message: VerdictMessage) -> None:
+    def _command(self, message: VerdictMessage | SettingsMessage) -> None:
+        """Applies a verdict or a settings change once, and acknowledges it when it is on disk."""
         if message.id in self._seen:
-            self._unacked_verdicts.append((0, message.id))  # a resend: its first copy is on disk, ack again
+            self._unacked.append((0, message.id))  # a resend: its first copy is on disk, ack again
             return
         self._seen[message.id] = None
-        if len(self._seen) > SEEN_VERDICTS:
+        if len(self._seen) > SEEN_COMMANDS:
             self._seen.popitem(last=False)
-        self._unacked_verdicts.append((self._on_verdict(message), message.id))
+        mark = self._on_verdict(message) if isinstance(message, VerdictMessage) else self._on_settings(message)
+        self._unacked.append((mark, message.id))
 
-    def _ack_durable_verdicts(self, socket: zmq.Socket[bytes]) -> None:
-        durable = [vid for mark, vid in self._unacked_verdicts if self.store.durable(mark)]
+    def _ack_durable(self, socket: zmq.Socket[bytes]) -> None:
+        durable = [vid for mark, vid in self._unacked if self.store.durable(mark)]
         if durable:
-            self._unacked_verdicts = [(m, v) for m, v in self._unacked_verdicts if not self.store.durable(m)]
+            self._unacked = [(m, v) for m, v in self._unacked if not self.store.durable(m)]
             self._send(socket, [encode(AckMessage(ids=tuple(durable)))])
 
     def _send_outbox(self, socket: zmq.Socket[bytes], outbox: sqlite3.Connection) -> None:

@@ -18,15 +18,15 @@ from inspection.config.camera import GenicamSourceConfig
 from inspection.factory import build_inspector
 from inspection.inspector import Inspector
 from inspection.link.keys import SERVER, authorize_station, ensure_keypair, load_public
-from inspection.link.messages import HealthMessage
+from inspection.link.messages import HealthMessage, SettingsMessage
 from inspection.link.station_link import LinkKeys, StationLink
 from inspection.station.accounting import Snapshot
 from inspection.station.endpoint import Endpoint
 from inspection.station.images import ImageStore
-from inspection.station.monitoring import StationMonitor
 from inspection.station.pipeline import Station, StationOptions
 from inspection.station.policy import LoggingActuator
 from inspection.station.review_gate import ReviewGate
+from inspection.station.settings import apply_settings, current_settings
 from inspection.station.store import DecisionStore
 from inspection.timebase import utc_now_text
 
@@ -93,8 +93,10 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 review_margin_ms=config.link.review_margin_ms,
             )
             station = Station(options, source, inspectors, store, images=images, actuator=actuator, review=review)
+            if (latest := store.latest_settings()) is not None:
+                apply_settings(station, latest)  # a supervisor's change outlives a restart
             if review is not None and keys is not None and config.link.server:
-                link = start_link(config, keys, store, review, station.monitor)
+                link = start_link(config, keys, store, review, station)
             if config.monitoring.port is None:
                 return station.run(stop, max_parts)
             with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:
@@ -122,9 +124,14 @@ def link_keys(config: StationConfig) -> LinkKeys:
 
 
 def start_link(
-    config: StationConfig, keys: LinkKeys, store: DecisionStore, review: ReviewGate, monitor: StationMonitor
+    config: StationConfig, keys: LinkKeys, store: DecisionStore, review: ReviewGate, station: Station
 ) -> StationLink:
     assert config.link.server is not None
+    monitor = station.monitor
+
+    def change_settings(message: SettingsMessage) -> int:
+        apply_settings(station, message.settings)
+        return store.put_settings(message)
 
     def health() -> HealthMessage:
         state = monitor.health()
@@ -138,6 +145,7 @@ def start_link(
             healthy=state.camera == "ok" and state.model == "ok" and state.store == "ok",
             problems=problems,
             counters=counters,
+            settings=current_settings(station),
         )
 
     link = StationLink(
@@ -146,6 +154,7 @@ def start_link(
         keys,
         store=store,
         on_verdict=review.verdict,
+        on_settings=change_settings,
         health=health,
         resend_s=config.link.resend_s,
     ).start()

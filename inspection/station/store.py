@@ -26,7 +26,13 @@ from pathlib import Path
 from camera.frames import Frame
 from inspection.contracts import ActuatorCommand, Decision
 from inspection.errors import ConfigError
-from inspection.link.messages import DispositionMessage, VerdictMessage, encode
+from inspection.link.messages import (
+    DispositionMessage,
+    SettingsMessage,
+    StationSettings,
+    VerdictMessage,
+    encode,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -66,6 +72,14 @@ CREATE TABLE IF NOT EXISTS verdicts (
     by TEXT NOT NULL,
     reason TEXT NOT NULL,
     late INTEGER NOT NULL,
+    received_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS settings (
+    id TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    body TEXT NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL,
     received_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -194,6 +208,22 @@ class DecisionStore:
             )
 
         return self._put(write)
+
+    def put_settings(self, message: SettingsMessage) -> int:
+        """Keeps a supervisor's change, so that a restarted station applies it again."""
+        m = message
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO settings (id, version, body, by, reason) VALUES (?,?,?,?,?)",
+                (m.id, m.settings.version, m.settings.model_dump_json(), m.by, m.reason),
+            )
+
+        return self._put(write)
+
+    def latest_settings(self) -> StationSettings | None:
+        row = self._db.execute("SELECT body FROM settings ORDER BY received_utc DESC, rowid DESC LIMIT 1").fetchone()
+        return None if row is None else StationSettings.model_validate_json(row[0])
 
     def durable(self, mark: int) -> bool:
         """Whether the write `put*` returned `mark` for has been committed."""
