@@ -1,0 +1,237 @@
+"""Review server under load: stations' items ingested while browser-like clients stream the queue.
+
+Starts `inspection review` as its own process, feeds it review items over the real CURVE link
+from a simulated station (each with an 800x600 frame and a heatmap, like a real line), and runs
+browser-like clients: each holds the live event stream and reloads the queue when it changes
+(at most every 250 ms, as the UI does) and opens the newest item. Prints the API latency with no
+ingest (the baseline, same run) and under ingest, and the ratio. Target: p99 <= 100 ms at 50/s.
+
+    python benchmarks/review_ingest.py [--rate 50] [--clients 10] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import zmq
+
+from inspection.contracts import Decision
+from inspection.link.keys import SERVER, authorize_station, ensure_keypair
+from inspection.link.messages import AckMessage, DecisionMessage, decode, encode
+from inspection.timebase import utc_from_monotonic
+from review_ui.auth.users import add_user
+from review_ui.db import Database
+
+PASSWORD = "benchmark password"
+RELOAD_EVERY_S = 0.25
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pictures() -> tuple[bytes, bytes]:
+    frame = next(Path("sample_images").rglob("*.png"))
+    image = cv2.imread(str(frame), cv2.IMREAD_COLOR)
+    heat = np.zeros((256, 256), np.uint8)
+    heat[100:140, 90:150] = 220
+    return (
+        cv2.imencode(".tiff", image, [cv2.IMWRITE_TIFF_COMPRESSION, 1])[1].tobytes(),
+        cv2.imencode(".tiff", heat, [cv2.IMWRITE_TIFF_COMPRESSION, 1])[1].tobytes(),
+    )
+
+
+class Station(threading.Thread):
+    """Sends review items at `rate` per second over the link and records when each is acknowledged."""
+
+    def __init__(self, endpoint: str, keys_dir: Path, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.endpoint, self.keys_dir, self.rate = endpoint, keys_dir, rate
+        self.sending = threading.Event()
+        self.stop = threading.Event()
+        self.sent: dict[str, float] = {}
+        self.ack_ms: list[float] = []
+
+    def run(self) -> None:
+        public, secret = ensure_keypair(self.keys_dir, "bench-line")
+        authorize_station(self.keys_dir, "bench-line")
+        server, _ = ensure_keypair(self.keys_dir, SERVER)
+        context = zmq.Context()
+        sock = context.socket(zmq.DEALER)
+        sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server
+        sock.setsockopt(zmq.IDENTITY, b"bench-line")
+        sock.connect(self.endpoint)
+        frame, heatmap = pictures()
+        seq, next_at = 0, time.monotonic()
+        while not self.stop.is_set():
+            while sock.poll(0):
+                message = decode(sock.recv_multipart()[0])
+                if isinstance(message, AckMessage):
+                    now = time.monotonic()
+                    self.ack_ms += [(now - self.sent.pop(i)) * 1e3 for i in message.ids if i in self.sent]
+            if self.sending.is_set() and time.monotonic() >= next_at:
+                seq += 1
+                sock.send_multipart([encode(self.item(seq)), b"frame", frame, b"heatmap", heatmap])
+                self.sent[f"bench-line-{seq}"] = time.monotonic()
+                next_at += 1 / self.rate
+            elif not self.sending.is_set():
+                next_at = time.monotonic()
+            time.sleep(0.001)
+        sock.close(0)
+        context.term()
+
+    def item(self, seq: int) -> DecisionMessage:
+        part = f"bench-line-{seq}"
+        decision = Decision(
+            part_id=part,
+            station_id="bench-line",
+            verdict="uncertain",
+            reason="",
+            detail="score between thresholds",
+            score=0.4,
+            model_id="0" * 64,
+            thresholds_version="bench",
+        )
+        now = time.monotonic_ns()
+        return DecisionMessage(
+            id=part,
+            station_id="bench-line",
+            seq=seq,
+            decision=decision,
+            captured_utc=utc_from_monotonic(now),
+            deadline_utc=utc_from_monotonic(now + 30_000_000_000),
+            review=True,
+            action="reject",
+            heatmap_box=(100, 50, 600, 500),
+        )
+
+
+async def client(url: str, name: str, until: float, latencies: list[float]) -> None:
+    """One inspector's browser: the event stream, queue reloads on change, the newest item opened."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        page = await http.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        form = {"username": name, "password": PASSWORD, "csrf_token": token.group(1), "next": "/"}
+        # the cookies are Secure: httpx keeps them for https only, so they travel by hand over loopback http
+        answer = await http.post("/login", data=form, headers={"Cookie": cookie_header(page)})
+        assert answer.status_code == 303, answer.text
+        headers = {"Cookie": cookie_header(answer)}
+        changed = asyncio.Event()
+        changed.set()
+
+        async def listen() -> None:
+            async with http.stream("GET", "/api/events", headers=headers) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("event:"):
+                        changed.set()
+
+        listener = asyncio.create_task(listen())
+        try:
+            while time.monotonic() < until:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), RELOAD_EVERY_S * 4)
+                changed.clear()
+                started = time.perf_counter()
+                queue = (await http.get("/api/queue", headers=headers)).json()
+                latencies.append((time.perf_counter() - started) * 1e3)
+                if queue["items"]:
+                    started = time.perf_counter()
+                    await http.get(f"/api/items/{queue['items'][-1]['part_id']}", headers=headers)
+                    latencies.append((time.perf_counter() - started) * 1e3)
+                await asyncio.sleep(RELOAD_EVERY_S)
+        finally:
+            listener.cancel()
+
+
+def cookie_header(response: httpx.Response) -> str:
+    return "; ".join(c.split(";", 1)[0] for c in response.headers.get_list("set-cookie"))
+
+
+async def clients(url: str, names: list[str], seconds: float) -> list[float]:
+    latencies: list[float] = []
+    until = time.monotonic() + seconds
+    await asyncio.gather(*(client(url, name, until, latencies) for name in names))
+    return latencies
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return f"p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms  max {max(values):6.1f} ms  (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=50.0, help="review items per second")
+    parser.add_argument("--clients", type=int, default=10, help="browser-like clients")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        port, link = free_port(), f"tcp://127.0.0.1:{free_port()}"
+        config = data / "review.toml"
+        config.write_text(f'[storage]\ndata_dir = "{data}"\n[review]\nport = {port}\nlink_bind = "{link}"\n')
+        names = [f"inspector{i}" for i in range(args.clients)]
+        database = Database(f"sqlite:///{data / 'review.db'}")
+        with database.engine.begin() as connection:
+            for name in names:
+                add_user(connection, actor="bench", username=name, role="inspector", password=PASSWORD)
+        database.close()
+        server = subprocess.Popen([sys.executable, "-m", "inspection.cli", "review", "--config", str(config)])
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    httpx.get(f"{url}/login", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            station = Station(link, data / "keys", args.rate)
+            station.start()
+            idle = asyncio.run(clients(url, names, args.seconds))
+            station.sending.set()
+            started = time.monotonic()
+            loaded = asyncio.run(clients(url, names, args.seconds))
+            station.sending.clear()
+            time.sleep(1.0)
+            elapsed = time.monotonic() - started
+            station.stop.set()
+            station.join()
+        finally:
+            server.terminate()
+            server.wait(30)
+    acked = len(station.ack_ms)
+    print(f"review server, {args.clients} clients streaming the queue, {args.seconds:.0f} s per phase")
+    print(
+        f"  ingest: {acked} items acknowledged in {elapsed:.1f} s = {acked / elapsed:.1f}/s (offered {args.rate:.0f}/s)"
+    )
+    print(f"  ingest ack latency       {summary(station.ack_ms)}")
+    print(f"  API, no ingest (baseline) {summary(idle)}")
+    print(f"  API, under ingest         {summary(loaded)}")
+    if idle and loaded:
+        ratio = float(np.percentile(loaded, 99) / np.percentile(idle, 99))
+        print(
+            f"  p99 under ingest / baseline p99: {ratio:.2f}x; target p99 <= 100 ms: "
+            f"{'met' if np.percentile(loaded, 99) <= 100 else 'NOT met'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
