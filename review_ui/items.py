@@ -3,7 +3,13 @@
 Every decided part a station announces becomes a row; parts that wait for a human are `pending`
 until an inspector claims (a lease), resolves or escalates them, or their deadline passes
 (`expired`: the station applied its fail-safe). Verdicts are rows of their own, delivered to the
-owning station through an outbox (`delivered`), so a server restart loses none.
+owning station through an outbox (`delivered`), so a server restart loses none. Under the two-person
+rule (`review.second_approver`) a release stays `awaiting_second` and out of the outbox until a
+different user signs it too (`approve`); the station meanwhile waits and applies its fail-safe.
+
+Concurrent deciders are arbitrated by conditional UPDATEs (`... WHERE human_verdict IS NULL`), and
+`lock_item` lets a route take the item's row lock before any other (the audit head's), so two
+transactions never wait on each other's locks in opposite order.
 """
 
 from __future__ import annotations
@@ -13,13 +19,28 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Boolean, Column, Connection, Float, Index, Integer, String, Table, Text, and_, or_, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    false,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from inspection.link.messages import DecisionMessage, DispositionMessage
 from review_ui.db import metadata, utc_now, utc_text
 
-ItemState = Literal["info", "pending", "claimed", "resolved", "expired"]
+ItemState = Literal["info", "pending", "claimed", "awaiting_second", "resolved", "expired"]
 Choice = Literal["reject", "pass", "escalate"]
 
 items = Table(
@@ -72,8 +93,26 @@ verdicts = Table(
     Column("late", Boolean, nullable=False),
     Column("signature_id", String(64)),
     Column("delivered", Boolean, nullable=False, default=False),
+    # the two-person rule: a release waits here, undeliverable, until a different user signs it
+    Column("awaiting_second", Boolean, nullable=False, default=False, server_default=false()),
+    Column("second_by", String(64)),
+    Column("second_utc", String(32)),
+    Column("second_signature_id", String(64)),
 )
 Index("review_verdicts_outbox", verdicts.c.delivered)
+LIVE = ("pending", "claimed")  # a human may still decide in the window
+OPEN = (*LIVE, "awaiting_second")  # the station still waits for the server
+
+_awaiting = and_(verdicts.c.part_id == items.c.part_id, verdicts.c.awaiting_second.is_(True))
+# Joined onto every item row, so the API can show who released an item that waits for a second signer.
+_RELEASE_COLUMNS = (
+    select(verdicts.c.by).where(_awaiting).limit(1).scalar_subquery().label("released_by"),
+    select(verdicts.c.second_by)
+    .where(verdicts.c.part_id == items.c.part_id, verdicts.c.second_by.is_not(None))
+    .limit(1)
+    .scalar_subquery()
+    .label("approved_by"),
+)
 
 seen = Table(
     "review_seen",
@@ -143,7 +182,7 @@ def add_disposition(connection: Connection, message: DispositionMessage) -> None
     )
     connection.execute(
         items.update()
-        .where(and_(items.c.part_id == message.part_id, items.c.state.in_(("pending", "claimed"))))
+        .where(and_(items.c.part_id == message.part_id, items.c.state.in_(OPEN)))
         .values(state="expired" if message.origin == "failsafe" else "resolved", claimed_by=None, claim_until=None)
     )
 
@@ -152,32 +191,40 @@ def expire_due(connection: Connection, now: dt.datetime) -> int:
     """Items whose deadline passed without a verdict: the station has applied its fail-safe."""
     result = connection.execute(
         items.update()
-        .where(and_(items.c.state.in_(("pending", "claimed")), items.c.deadline_utc < utc_text(now)))
+        .where(and_(items.c.state.in_(OPEN), items.c.deadline_utc < utc_text(now)))
         .values(state="expired", claimed_by=None, claim_until=None)
     )
     return int(result.rowcount or 0)
 
 
 def get_item(connection: Connection, part_id: str) -> dict[str, Any]:
-    row = connection.execute(select(items).where(items.c.part_id == part_id)).mappings().first()
+    row = connection.execute(select(items, *_RELEASE_COLUMNS).where(items.c.part_id == part_id)).mappings().first()
     if row is None:
         raise ItemError(f"no review item {part_id!r}", status=404)
     return dict(row)
 
 
+def lock_item(connection: Connection, part_id: str) -> None:
+    """Takes the item's row lock first (PostgreSQL), so that a route locking the item and then the audit head
+    never deadlocks with one that signs first; on SQLite the database-wide write lock already orders writers.
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(select(items.c.part_id).where(items.c.part_id == part_id).with_for_update()).first()
+
+
 def queue(connection: Connection, username: str, limit: int = 200) -> list[dict[str, Any]]:
     """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
     waiting = connection.execute(
-        select(items, seen.c.username.label("seen_by_me"))
+        select(items, *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
         .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
-        .where(items.c.state.in_(("pending", "claimed")))
+        .where(items.c.state.in_(OPEN))
         .order_by(items.c.deadline_utc)
         .limit(limit)
     ).mappings()
     expired = connection.execute(
-        select(items, seen.c.username.label("seen_by_me"))
+        select(items, *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
         .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
-        .where(and_(items.c.state == "expired", items.c.human_verdict.is_(None)))
+        .where(and_(items.c.state == "expired", or_(items.c.human_verdict.is_(None), exists().where(_awaiting))))
         .order_by(items.c.deadline_utc.desc())
         .limit(50)
     ).mappings()
@@ -190,12 +237,12 @@ def claim(connection: Connection, part_id: str, username: str, now: dt.datetime,
     free = or_(items.c.claimed_by.is_(None), items.c.claimed_by == username, items.c.claim_until < utc_text(now))
     result = connection.execute(
         items.update()
-        .where(and_(items.c.part_id == part_id, items.c.state.in_(("pending", "claimed")), free))
+        .where(and_(items.c.part_id == part_id, items.c.state.in_(LIVE), free))
         .values(state="claimed", claimed_by=username, claim_until=until)
     )
     mark_seen(connection, part_id, username)
     item = get_item(connection, part_id)
-    if not result.rowcount and item["state"] in ("pending", "claimed"):
+    if not result.rowcount and item["state"] in LIVE:
         raise ItemError(f"{part_id} is being reviewed by {item['claimed_by']} until {item['claim_until']}")
     return item
 
@@ -219,8 +266,13 @@ def resolve(  # noqa: PLR0917 - one verdict's facts
     now: dt.datetime,
     verdict_id: str,
     signature_id: str | None = None,
+    *,
+    awaiting_second: bool = False,
 ) -> dict[str, Any]:
-    """Records a verdict. In the window it needs this inspector's claim (or none); after it, it is late."""
+    """Records a verdict. In the window it needs this inspector's claim (or none); after it, it is late.
+
+    `awaiting_second`: a release under the two-person rule; it is kept from the station until `approve`.
+    """
     item = get_item(connection, part_id)
     if not item["review"]:
         raise ItemError(f"{part_id} was decided automatically ({item['verdict']}); there is nothing to review")
@@ -244,7 +296,7 @@ def resolve(  # noqa: PLR0917 - one verdict's facts
                 resolved_by=username,
                 resolved_utc=utc_text(now),
                 late=late,
-                state="expired" if late else "resolved",
+                state="expired" if late else "awaiting_second" if awaiting_second else "resolved",
                 claimed_by=None,
                 claim_until=None,
             )
@@ -263,14 +315,70 @@ def resolve(  # noqa: PLR0917 - one verdict's facts
             late=late,
             signature_id=signature_id,
             delivered=choice == "escalate",  # an escalation stays on the server
+            awaiting_second=awaiting_second and choice != "escalate",
         )
     )
     return get_item(connection, part_id)
 
 
+def awaiting_release(connection: Connection, part_id: str, username: str) -> dict[str, Any]:
+    """The release of `part_id` that waits for a second signer, if `username` may be that signer."""
+    get_item(connection, part_id)  # 404 first
+    row = (
+        connection.execute(select(verdicts).where(verdicts.c.part_id == part_id, verdicts.c.awaiting_second.is_(True)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ItemError(f"{part_id} has no release awaiting a second approval")
+    if row["by"] == username:
+        raise _own_release(username, part_id)
+    return dict(row)
+
+
+def approve(
+    connection: Connection, verdict_id: str, username: str, now: dt.datetime, signature_id: str
+) -> dict[str, Any]:
+    """The second signature: the release becomes deliverable (late after the deadline, like any verdict)."""
+    row = connection.execute(select(verdicts).where(verdicts.c.id == verdict_id)).mappings().first()
+    if row is None:
+        raise ItemError(f"no verdict {verdict_id!r}", status=404)
+    if row["by"] == username:
+        raise _own_release(username, row["part_id"])
+    item = get_item(connection, row["part_id"])
+    late = bool(row["late"]) or item["state"] == "expired" or item["deadline_utc"] < utc_text(now)
+    done = connection.execute(
+        verdicts.update()
+        .where(verdicts.c.id == verdict_id, verdicts.c.awaiting_second.is_(True))
+        .values(
+            awaiting_second=False,
+            second_by=username,
+            second_utc=utc_text(now),
+            second_signature_id=signature_id,
+            late=late,
+        )
+    )
+    if not done.rowcount:
+        raise ItemError(f"the release of {row['part_id']} was approved by someone else a moment ago")
+    connection.execute(
+        items.update()
+        .where(items.c.part_id == row["part_id"])
+        .values(state="expired" if late else "resolved", late=late)
+    )
+    return get_item(connection, row["part_id"])
+
+
+def _own_release(username: str, part_id: str) -> ItemError:
+    return ItemError(f"{username} released {part_id}: a second, different person must approve the release")
+
+
 def undelivered(connection: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The outbox; a release that waits for its second signer is not deliverable yet."""
     rows = connection.execute(
-        select(verdicts).where(verdicts.c.delivered.is_(False)).order_by(verdicts.c.utc).limit(limit)
+        select(verdicts)
+        .where(verdicts.c.delivered.is_(False), verdicts.c.awaiting_second.is_(False))
+        .order_by(verdicts.c.utc)
+        .limit(limit)
     ).mappings()
     return [dict(row) for row in rows]
 

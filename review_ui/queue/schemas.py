@@ -37,17 +37,27 @@ class Item(BaseModel):
     late: bool
     disposition: str | None
     disposition_origin: str | None
+    awaiting_second: bool = Field(
+        default=False, description="released as good, waiting for a different user's signature (two-person rule)"
+    )
+    released_by: str | None = Field(default=None, description="who signed the release that awaits a second signer")
+    approved_by: str | None = Field(default=None, description="the second signer of the release")
     seen: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Item:
         return cls(
-            **{k: v for k, v in row.items() if k in cls.model_fields and k not in ("regions", "heatmap_box", "seen")},
+            **{
+                k: v
+                for k, v in row.items()
+                if k in cls.model_fields and k not in ("regions", "heatmap_box", "seen", "awaiting_second")
+            },
             regions=[Region(**r) for r in json.loads(row["regions"])],
             heatmap_box=None if row["heatmap_box"] is None else tuple(json.loads(row["heatmap_box"])),
             has_frame=row["frame_sha"] is not None,
             has_heatmap=row["heatmap_sha"] is not None,
             seen=bool(row.get("seen_by_me")),
+            awaiting_second=row.get("released_by") is not None,
         )
 
 
@@ -70,6 +80,20 @@ class VerdictResult(BaseModel):
     verdict_id: str
     late: bool
     message: str = Field(description="what the inspector must know, e.g. to retrieve a part from the reject bin")
+
+
+class ApprovalRequest(BaseModel):
+    password: str = Field(max_length=1024, description="the second signer's own password (e-signature)")
+    reason: str = Field(min_length=1, max_length=500, description="why the release is right, e.g. the reason seen")
+
+
+class ApprovalResult(BaseModel):
+    item: Item
+    verdict_id: str = Field(description="the release now signed twice")
+    released_by: str
+    approved_by: str
+    late: bool
+    message: str
 
 
 class HistoryEntry(BaseModel):

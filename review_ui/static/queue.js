@@ -27,6 +27,9 @@
     return s >= 60 ? `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}` : `${s.toFixed(1)} s`;
   };
   const waiting = (item) => item.state === "pending" || item.state === "claimed";
+  // a release that waits for a second signer: the station still waits too
+  const open = (item) => waiting(item) || item.awaiting_second;
+  const approvable = (item) => item.awaiting_second && item.released_by !== root.dataset.user;
 
   async function loadQueue() {
     const view = await api("/api/queue");
@@ -44,17 +47,18 @@
     list.replaceChildren(...items.map((item) => {
       const li = document.createElement("li");
       li.dataset.id = item.part_id;
-      li.className = [item.part_id === selected ? "selected" : "", item.seen ? "" : "unseen", waiting(item) ? "" : "expired"].join(" ");
+      li.className = [item.part_id === selected ? "selected" : "", item.seen ? "" : "unseen", open(item) ? "" : "expired"].join(" ");
       const id = document.createElement("span"); id.className = "id"; id.textContent = item.part_id;
       const left = document.createElement("span"); left.className = "left countdown-small"; left.dataset.deadline = item.deadline_utc;
       const tag = document.createElement("span"); tag.className = `tag v-${item.verdict}`;
       tag.textContent = `${item.verdict} ${item.score == null ? "" : item.score.toFixed(3)} · ${item.station_id}` +
-        (item.claimed_by && item.state === "claimed" ? ` · ${item.claimed_by}` : "") + (item.escalated ? " · escalated" : "");
+        (item.claimed_by && item.state === "claimed" ? ` · ${item.claimed_by}` : "") + (item.escalated ? " · escalated" : "") +
+        (item.awaiting_second ? ` · released by ${item.released_by}, awaiting approval` : "");
       li.append(id, left, tag);
       li.addEventListener("click", () => select(item.part_id));
       return li;
     }));
-    $("backlog").textContent = `(${items.filter(waiting).length} waiting)`;
+    $("backlog").textContent = `(${items.filter(open).length} waiting)`;
     tick();
   }
 
@@ -80,12 +84,16 @@
     $("d-countdown").dataset.deadline = item.deadline_utc;
     const banner = $("d-banner");
     banner.hidden = true;
-    if (!waiting(item)) {
+    $("b-approve").hidden = !approvable(item);
+    if (item.awaiting_second) {
+      banner.hidden = false; banner.className = "banner";
+      banner.textContent = `Released as good by ${item.released_by}${item.late ? " (late)" : ""}; not sent to the station until a second, different person approves it.`;
+    } else if (!waiting(item)) {
       banner.hidden = false;
       banner.className = "banner bad";
       const action = item.disposition || item.action || "reject";
       banner.textContent = item.human_verdict
-        ? `Decided: ${item.human_verdict} by ${item.resolved_by}${item.late ? " (late)" : ""}.`
+        ? `Decided: ${item.human_verdict} by ${item.resolved_by}${item.approved_by ? `, approved by ${item.approved_by}` : ""}${item.late ? " (late)" : ""}.`
         : `Expired: the station applied its fail-safe (${action}${item.disposition_origin ? `, ${item.disposition_origin}` : ""}). A late verdict is still recorded as a label.`;
     } else if (item.claimed_by && item.claimed_by !== root.dataset.user) {
       banner.hidden = false; banner.className = "banner";
@@ -177,6 +185,30 @@
     }, { once: true });
   }
 
+  function approve() {
+    const item = items.find((i) => i.part_id === selected);
+    if (!item || !approvable(item)) return;
+    const why = reason();
+    if (!why.reason) { $("d-message").textContent = "Choose a reason or type one."; return; }
+    const dialog = $("approve");
+    $("approve-release").textContent = `${item.released_by}'s release of ${item.part_id}`;
+    $("approve-password").value = "";
+    dialog.showModal();
+    dialog.addEventListener("close", async () => {
+      if (dialog.returnValue !== "ok") return;
+      try {
+        const result = await api(`/api/items/${encodeURIComponent(item.part_id)}/approve`, {
+          method: "POST", body: JSON.stringify({ password: $("approve-password").value, reason: why.comment ? `${why.reason}: ${why.comment}` : why.reason }),
+        });
+        renderDetail(result.item);
+        await loadQueue();
+        $("d-message").textContent = `${item.part_id}: ${result.message}`;
+      } catch (error) {
+        $("d-message").textContent = error.message;
+      }
+    }, { once: true });
+  }
+
   function move(step) {
     if (!items.length) return;
     const index = items.findIndex((i) => i.part_id === selected);
@@ -206,7 +238,7 @@
     if (event.target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
     const actions = {
       j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
-      r: () => decide("reject"), p: release, e: () => decide("escalate"), h: toggleHeat,
+      r: () => decide("reject"), p: release, a: approve, e: () => decide("escalate"), h: toggleHeat,
       "+": () => { zoom *= 1.25; applyView(); }, "=": () => { zoom *= 1.25; applyView(); },
       "-": () => { zoom /= 1.25; applyView(); }, "0": fit,
     };
@@ -215,6 +247,7 @@
   });
   $("b-reject").addEventListener("click", () => decide("reject"));
   $("b-pass").addEventListener("click", release);
+  $("b-approve").addEventListener("click", approve);
   $("b-escalate").addEventListener("click", () => decide("escalate"));
   $("b-heatmap").addEventListener("click", toggleHeat);
   const viewer = $("viewer");
@@ -225,7 +258,7 @@
   window.addEventListener("pointermove", (event) => { if (drag) { panX = event.clientX - drag[0]; panY = event.clientY - drag[1]; applyView(); } });
 
   const events = new EventSource("/api/events");
-  for (const kind of ["item", "claim", "verdict", "disposition", "expired"]) {
+  for (const kind of ["item", "claim", "verdict", "approval", "disposition", "expired"]) {
     events.addEventListener(kind, () => loadQueue().catch(() => {}));
   }
   setInterval(tick, 100);

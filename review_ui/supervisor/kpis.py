@@ -42,7 +42,7 @@ def compute_kpis(connection: Connection, now: dt.datetime, hours: float) -> Kpis
     start = since.replace(second=0, microsecond=0)
     timed, late = _verdict_times(connection, since_text, until_text)
     backlog = connection.execute(
-        select(func.count()).select_from(items).where(items.c.state.in_(("pending", "claimed")))
+        select(func.count()).select_from(items).where(items.c.state.in_(("pending", "claimed", "awaiting_second")))
     ).scalar_one()
     return Kpis(
         since_utc=since_text,
