@@ -212,7 +212,7 @@ def lock_item(connection: Connection, part_id: str) -> None:
         connection.execute(select(items.c.part_id).where(items.c.part_id == part_id).with_for_update()).first()
 
 
-def queue(connection: Connection, username: str, limit: int = 200) -> list[dict[str, Any]]:
+def queue(connection: Connection, username: str, limit: int = 100) -> list[dict[str, Any]]:
     """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
     waiting = connection.execute(
         select(items, *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
@@ -226,7 +226,7 @@ def queue(connection: Connection, username: str, limit: int = 200) -> list[dict[
         .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
         .where(and_(items.c.state == "expired", or_(items.c.human_verdict.is_(None), exists().where(_awaiting))))
         .order_by(items.c.deadline_utc.desc())
-        .limit(50)
+        .limit(30)
     ).mappings()
     return [dict(row) for row in [*waiting, *expired]]
 

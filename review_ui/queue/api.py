@@ -23,6 +23,7 @@ from review_ui.queue.schemas import (
     ApprovalResult,
     HistoryEntry,
     Item,
+    QueueEntry,
     QueueView,
     VerdictRequest,
     VerdictResult,
@@ -51,7 +52,7 @@ def get_queue(request: Request, user: CurrentUser) -> QueueView:
     database: Database = request.app.state.db
     with database.engine.connect() as connection:
         rows = items.queue(connection, user.username)
-    return QueueView(server_utc=utc_text(now()), items=[Item.from_row(row) for row in rows])
+    return QueueView(server_utc=utc_text(now()), items=[QueueEntry.from_row(row) for row in rows])
 
 
 @router.get("/items/{part_id}", response_model=Item, summary="One item")

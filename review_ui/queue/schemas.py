@@ -61,9 +61,37 @@ class Item(BaseModel):
         )
 
 
+class QueueEntry(BaseModel):
+    """One line of the queue: enough to order, count down and choose; the item itself is fetched when opened."""
+
+    part_id: str
+    station_id: str
+    verdict: str
+    score: float | None
+    deadline_utc: str
+    state: str
+    claimed_by: str | None
+    escalated: bool
+    seen: bool
+    awaiting_second: bool
+    released_by: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> QueueEntry:
+        return cls.model_construct(
+            **{k: row[k] for k in QUEUE_COLUMNS},
+            seen=bool(row.get("seen_by_me")),
+            awaiting_second=row.get("released_by") is not None,
+            released_by=row.get("released_by"),
+        )
+
+
+QUEUE_COLUMNS = ("part_id", "station_id", "verdict", "score", "deadline_utc", "state", "claimed_by", "escalated")
+
+
 class QueueView(BaseModel):
     server_utc: str = Field(description="the server's clock, so browsers can count down without trusting theirs")
-    items: list[Item]
+    items: list[QueueEntry]
 
 
 class VerdictRequest(BaseModel):

@@ -70,10 +70,9 @@
     let shown = item;
     if (item && waiting(item)) {
       try { shown = await api(`/api/items/${encodeURIComponent(partId)}/claim`, { method: "POST" }); }
-      catch (error) { $("d-message").textContent = error.message; }
-    } else if (!item) {
-      shown = await api(`/api/items/${encodeURIComponent(partId)}`);
+      catch (error) { $("d-message").textContent = error.message; shown = null; }
     }
+    if (!shown || shown === item) shown = await api(`/api/items/${encodeURIComponent(partId)}`);
     if (shown) renderDetail(shown);
   }
 
@@ -257,9 +256,15 @@
   window.addEventListener("pointerup", () => { drag = null; });
   window.addEventListener("pointermove", (event) => { if (drag) { panX = event.clientX - drag[0]; panY = event.clientY - drag[1]; applyView(); } });
 
+  // Many events in a burst (a busy line) make one reload, at most every 250 ms.
+  let reloadTimer = null;
+  const scheduleReload = () => {
+    if (reloadTimer) return;
+    reloadTimer = setTimeout(() => { reloadTimer = null; loadQueue().catch(() => {}); }, 250);
+  };
   const events = new EventSource("/api/events");
   for (const kind of ["item", "claim", "verdict", "approval", "disposition", "expired"]) {
-    events.addEventListener(kind, () => loadQueue().catch(() => {}));
+    events.addEventListener(kind, scheduleReload);
   }
   setInterval(tick, 100);
   loadQueue().then(() => { if (selected) select(selected); });
