@@ -35,7 +35,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from inspection.link.messages import DecisionMessage, DispositionMessage
 from review_ui.db import metadata, utc_now, utc_text
@@ -137,10 +137,9 @@ class Stored:
     heatmap_sha: str | None
 
 
-def add_item(connection: Connection, stored: Stored) -> bool:
-    """Idempotent by part id: a resent message changes nothing. True when it was new."""
+def _row(stored: Stored) -> dict[str, Any]:
     m, d = stored.item, stored.item.decision
-    row = {
+    return {
         "part_id": m.id,
         "station_id": m.station_id,
         "seq": m.seq,
@@ -164,14 +163,21 @@ def add_item(connection: Connection, stored: Stored) -> bool:
         "escalated": False,
         "late": False,
     }
-    if connection.execute(select(items.c.part_id).where(items.c.part_id == m.id)).first() is not None:
-        return False
-    try:
-        with connection.begin_nested():
-            connection.execute(items.insert().values(row))
-    except IntegrityError:
-        return False  # another link thread or server stored it first
-    return True
+
+
+def add_item(connection: Connection, stored: Stored) -> bool:
+    """Idempotent by part id: a resent message changes nothing. True when it was new."""
+    return bool(add_items(connection, [stored]))
+
+
+def add_items(connection: Connection, batch: list[Stored]) -> set[str]:
+    """Stores what arrived together in one statement; returns the part ids that were new (resends are not)."""
+    if not batch:
+        return set()
+    dialect = connection.dialect.name
+    insert = postgresql.insert(items) if dialect == "postgresql" else sqlite.insert(items)
+    statement = insert.on_conflict_do_nothing(index_elements=[items.c.part_id]).returning(items.c.part_id)
+    return {row[0] for row in connection.execute(statement, [_row(stored) for stored in batch])}
 
 
 def add_disposition(connection: Connection, message: DispositionMessage) -> None:

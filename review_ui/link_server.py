@@ -150,11 +150,16 @@ class LinkServer:
             batch.append((frames[0].bytes, frames[1:]))
         acks: dict[bytes, list[str]] = {}
         events: list[tuple[str, dict[str, object]]] = []
+        decisions: list[items.Stored] = []
         with self.database.engine.begin() as connection:
             for identity, frames in batch:
-                acked = self._handle(connection, identity, frames, events)
+                acked = self._handle(connection, identity, frames, events, decisions)
                 if acked is not None:
                     acks.setdefault(identity, []).append(acked)
+            new = items.add_items(connection, decisions)
+        for stored in decisions:
+            if stored.item.id in new and stored.item.review:
+                events.append(("item", {"part_id": stored.item.id, "station_id": stored.item.station_id}))
         for identity, ids in acks.items():
             self._send(socket, identity, encode(AckMessage(ids=tuple(ids))))
         for kind, data in events:
@@ -166,6 +171,7 @@ class LinkServer:
         identity: bytes,
         frames: list[zmq.Frame],
         events: list[tuple[str, dict[str, object]]],
+        decisions: list[items.Stored],
     ) -> str | None:
         """Stores one message; returns the id to acknowledge (None: refused, never acked)."""
         station = identity.decode(errors="replace")
@@ -183,14 +189,15 @@ class LinkServer:
         match message:
             case DecisionMessage():
                 attached = {frames[i].bytes.decode(): frames[i + 1].bytes for i in range(1, len(frames) - 1, 2)}
-                stored = items.Stored(
-                    message,
-                    self.images.put(attached["frame"]) if "frame" in attached else None,
-                    self.images.put(attached["heatmap"]) if "heatmap" in attached else None,
+                frame, heatmap = attached.get("frame"), attached.get("heatmap")
+                decisions.append(
+                    items.Stored(
+                        message,
+                        None if frame is None else self.images.put(frame),
+                        None if heatmap is None else self.images.put(heatmap),
+                    )
                 )
-                if items.add_item(connection, stored) and message.review:
-                    events.append(("item", {"part_id": message.id, "station_id": station}))
-                return message.id
+                return message.id  # acknowledged once the batch it arrived in is committed
             case DispositionMessage():
                 items.add_disposition(connection, message)
                 events.append(("disposition", {"part_id": message.part_id, "action": message.action}))

@@ -77,7 +77,7 @@ class StationLink:
         self._thread.start()
         return self
 
-    def close(self, flush_s: float = 2.0) -> None:
+    def close(self, flush_s: float = 5.0) -> None:
         """Stops after the outbox is empty, or after `flush_s` (what is left is sent on the next start)."""
         self._flush_until = time.monotonic() + flush_s
         self._stop.set()

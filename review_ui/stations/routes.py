@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,9 +17,11 @@ from review_ui.auth.deps import SessionUser, require_role
 from review_ui.auth.forms import form_fields
 from review_ui.db import Database
 from review_ui.hub import Hub
-from review_ui.link_server import LinkServer
 from review_ui.stations import store
 from review_ui.templating import templates
+
+if TYPE_CHECKING:
+    from review_ui.link_server import LinkServer  # the link imports this package's store
 
 router = APIRouter(tags=["stations"])
 Supervisor = Annotated[SessionUser, Depends(require_role("supervisor", "admin"))]

@@ -16,6 +16,7 @@ from review_ui.items import items
 
 OriginFilter = Literal["auto", "human", "failsafe"]
 VerdictFilter = Literal["pass", "reject", "uncertain", "failsafe"]
+MAX_OFFSET = 2**31 - 1  # far past any history; larger ones overflow the databases' 64-bit integers (a 500)
 
 
 class ItemRange(BaseModel):
@@ -43,7 +44,7 @@ class HistoryQuery(ItemRange):
     inspector: str | None = Field(default=None, description="user name of the inspector who gave the verdict")
     model_id: str | None = Field(default=None, description="sha256 of the ONNX model")
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 def failsafe_expr() -> ColumnElement[bool]:
@@ -79,7 +80,7 @@ def range_conditions(query: ItemRange) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if query.start is not None:
         found.append(items.c.captured_utc >= query.start.isoformat())
-    if query.end is not None:
+    if query.end is not None and query.end < dt.date.max:  # the day after 9999-12-31 is no date: no bound needed
         found.append(items.c.captured_utc < (query.end + dt.timedelta(days=1)).isoformat())
     if query.station is not None:
         found.append(items.c.station_id == query.station)
