@@ -218,17 +218,21 @@ def lock_item(connection: Connection, part_id: str) -> None:
         connection.execute(select(items.c.part_id).where(items.c.part_id == part_id).with_for_update()).first()
 
 
+QUEUE_LINE = ("part_id", "station_id", "verdict", "score", "deadline_utc", "state", "claimed_by", "escalated")
+
+
 def queue(connection: Connection, username: str, limit: int = 100) -> list[dict[str, Any]]:
     """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
+    columns = (*(items.c[name] for name in QUEUE_LINE), *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
     waiting = connection.execute(
-        select(items, *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
+        select(*columns)
         .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
         .where(items.c.state.in_(OPEN))
         .order_by(items.c.deadline_utc)
         .limit(limit)
     ).mappings()
     expired = connection.execute(
-        select(items, *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
+        select(*columns)
         .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
         .where(and_(items.c.state == "expired", or_(items.c.human_verdict.is_(None), exists().where(_awaiting))))
         .order_by(items.c.deadline_utc.desc())

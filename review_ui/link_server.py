@@ -56,21 +56,50 @@ class StationSeen:
 
 
 class StationKeys:
-    """The ZAP check: a client key is accepted while a `.key` file in the folder holds it (read when it changes)."""
+    """Authorised station keys: a key is accepted while `<station>.key` in the folder holds it (re-read on change)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._stamp = -1
-        self._keys: frozenset[bytes] = frozenset()
+        self._owners: dict[bytes, str] = {}
+        self._lock = threading.Lock()
+
+    def owner(self, key: bytes) -> str | None:
+        """The station a public key (Z85) belongs to, or None."""
+        with self._lock:
+            stamp = self.folder.stat().st_mtime_ns
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self._owners = {zmq.auth.load_certificate(p)[0]: p.stem for p in self.folder.glob("*.key")}
+            return self._owners.get(key)
 
     def callback(self, domain: str, key: bytes) -> bool:
-        stamp = self.folder.stat().st_mtime_ns
-        if stamp != self._stamp:
-            self._stamp = stamp
-            self._keys = frozenset(zmq.auth.load_certificate(path)[0] for path in self.folder.glob("*.key"))
-        if key not in self._keys:
+        """The ZAP check (called by the authenticator's thread)."""
+        if self.owner(key) is None:
             log.warning("link: refused a station whose key is not in %s", self.folder)
-        return key in self._keys
+            return False
+        return True
+
+
+class Decisions:
+    """Decided parts of one received batch, inserted together (one statement) before anything refers to them."""
+
+    def __init__(self, connection: Connection, events: list[tuple[str, dict[str, object]]]) -> None:
+        self.connection = connection
+        self.events = events
+        self.waiting: list[items.Stored] = []
+
+    def append(self, stored: items.Stored) -> None:
+        self.waiting.append(stored)
+
+    def flush(self) -> None:
+        new = items.add_items(self.connection, self.waiting)
+        self.events += [
+            ("item", {"part_id": s.item.id, "station_id": s.item.station_id})
+            for s in self.waiting
+            if s.item.id in new and s.item.review
+        ]
+        self.waiting = []
 
 
 class LinkServer:
@@ -85,6 +114,7 @@ class LinkServer:
         self._public, self._secret = ensure_keypair(keys_dir, SERVER)
         (keys_dir / STATIONS).mkdir(parents=True, exist_ok=True)
         self._sent: dict[str, float] = {}
+        self._station_keys = StationKeys(keys_dir / STATIONS)
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -107,7 +137,7 @@ class LinkServer:
         socket = context.socket(zmq.ROUTER)
         try:
             auth.start()
-            auth.configure_curve_callback(domain="*", credentials_provider=StationKeys(self.keys_dir / STATIONS))
+            auth.configure_curve_callback(domain="*", credentials_provider=self._station_keys)
             socket.curve_server = True
             socket.curve_publickey = self._public
             socket.curve_secretkey = self._secret
@@ -150,16 +180,13 @@ class LinkServer:
             batch.append((frames[0].bytes, frames[1:]))
         acks: dict[bytes, list[str]] = {}
         events: list[tuple[str, dict[str, object]]] = []
-        decisions: list[items.Stored] = []
         with self.database.engine.begin() as connection:
+            pending = Decisions(connection, events)
             for identity, frames in batch:
-                acked = self._handle(connection, identity, frames, events, decisions)
+                acked = self._handle(connection, identity, frames, events, pending)
                 if acked is not None:
                     acks.setdefault(identity, []).append(acked)
-            new = items.add_items(connection, decisions)
-        for stored in decisions:
-            if stored.item.id in new and stored.item.review:
-                events.append(("item", {"part_id": stored.item.id, "station_id": stored.item.station_id}))
+            pending.flush()
         for identity, ids in acks.items():
             self._send(socket, identity, encode(AckMessage(ids=tuple(ids))))
         for kind, data in events:
@@ -171,7 +198,7 @@ class LinkServer:
         identity: bytes,
         frames: list[zmq.Frame],
         events: list[tuple[str, dict[str, object]]],
-        decisions: list[items.Stored],
+        decisions: Decisions,
     ) -> str | None:
         """Stores one message; returns the id to acknowledge (None: refused, never acked)."""
         station = identity.decode(errors="replace")
@@ -199,6 +226,7 @@ class LinkServer:
                 )
                 return message.id  # acknowledged once the batch it arrived in is committed
             case DispositionMessage():
+                decisions.flush()  # its part may have arrived in this very batch
                 items.add_disposition(connection, message)
                 events.append(("disposition", {"part_id": message.part_id, "action": message.action}))
                 return message.id
@@ -217,12 +245,7 @@ class LinkServer:
         return None
 
     def _key_matches(self, station: str, frame: zmq.Frame) -> bool:
-        key_file = self.keys_dir / STATIONS / f"{station}.key"
-        try:
-            public, _ = zmq.auth.load_certificate(key_file)
-        except (OSError, ValueError):
-            return False
-        return frame.get("User-Id") == public.decode()
+        return self._station_keys.owner(str(frame.get("User-Id")).encode()) == station
 
     # -- to stations --------------------------------------------------------------------------
 

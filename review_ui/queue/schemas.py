@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from inspection.contracts import Region
+from review_ui.items import QUEUE_LINE
 
 
 class Item(BaseModel):
@@ -79,14 +80,11 @@ class QueueEntry(BaseModel):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QueueEntry:
         return cls.model_construct(
-            **{k: row[k] for k in QUEUE_COLUMNS},
+            **{k: row[k] for k in QUEUE_LINE},
             seen=bool(row.get("seen_by_me")),
             awaiting_second=row.get("released_by") is not None,
             released_by=row.get("released_by"),
         )
-
-
-QUEUE_COLUMNS = ("part_id", "station_id", "verdict", "score", "deadline_utc", "state", "claimed_by", "escalated")
 
 
 class QueueView(BaseModel):
