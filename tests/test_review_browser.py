@@ -204,6 +204,8 @@ def test_inspectors_review_live_items_in_chromium(line: Line) -> None:
             # an inspector may not see supervisor pages or change thresholds
             assert ann.goto(f"{line.url}/dashboard").status == 403
             assert ann.goto(f"{line.url}/history").status == 403
+            assert ann.goto(f"{line.url}/settings").status == 403
+            assert ann.goto(f"{line.url}/api/stations").status == 403  # nor the threshold API
             sue = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             log_in(sue, line.url, "sue")
             assert sue.goto(f"{line.url}/dashboard").status == 200
