@@ -47,6 +47,19 @@ class ActuatorCommand(StrictModel):
     reason: str = Field(description="why: the verdict, or why the fail-safe acted")
 
 
+class ActuatorResult(StrictModel):
+    """What the gate did for one part: every part gets exactly one, passes included."""
+
+    part_id: str
+    action: Literal["reject", "divert", "stop_line", "pass"]
+    origin: Literal["auto", "human", "failsafe"]
+    planned_ns: int = Field(description="host monotonic time the output was due: arrival at the gate - lead")
+    fired_ns: int | None = Field(description="host monotonic time the output was written; None when it was not")
+    outcome: Literal["fired", "passed", "accepted", "withheld", "missed", "failed", "reject_unconfirmed"]
+    confirmed: bool | None = Field(default=None, description="the bin saw the part; None without that input")
+    reason: str
+
+
 class AuditEvent(StrictModel):
     """One record of the hash-chained audit trail (DESIGN.md invariant 4); `hash` seals it to its predecessor."""
 

@@ -172,10 +172,14 @@ def test_thousands_of_parts_with_injected_faults_balance_exactly(tmp_path: Path,
     gap_rows = [r for r in rows if r["reason"] == "camera_gap"]
     assert len(gap_rows) == 3 and {r["verdict"] for r in gap_rows} == {"failsafe"}
     assert counts.failsafe["camera_gap"] == 3
-    crashed = int((plan == RAISE).sum())
-    assert crashed - len(plan) // 100 <= counts.failsafe["model_error"] <= crashed
+    # Every crashing part is model_error, unless it queued behind a stalled one and ran out of time;
+    # how many do depends on the machine's speed, never on the accounting.
+    planned = {f"p{i}-g{g}": int(g) for i, g in enumerate(plan)}
+    crashed = [r for r in rows if r["source_ref"] and planned[r["source_ref"]] == RAISE]
+    assert Counter(r["reason"] for r in crashed).keys() <= {"model_error", "deadline"}
+    assert counts.failsafe["model_error"] == sum(r["reason"] == "model_error" for r in crashed) > 0
     stalled = int((plan == STALL).sum())
-    assert stalled <= counts.failsafe["deadline"] <= stalled + len(plan) // 100
+    assert counts.failsafe["deadline"] >= stalled
     assert Counter(r["verdict"] for r in rows) == counts.decided
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from inspection.config.actuation import ActuatorConfig
 from inspection.config.camera import SimulatedSourceConfig, SourceConfig
 from inspection.config.paths import ConfigPath
 from inspection.config.review import LinkConfig, ReviewConfig
@@ -118,6 +119,7 @@ class StationConfig(StrictModel):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="where records are kept")
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="inline station concurrency")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="verdict -> gate action")
+    actuator: ActuatorConfig = Field(default_factory=ActuatorConfig, description="the reject gate and its driver")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="metrics and health endpoint")
     link: LinkConfig = Field(default_factory=LinkConfig, description="the station's link to the review server")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="the review server")

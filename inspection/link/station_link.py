@@ -121,6 +121,8 @@ class StationLink:
     def _flushing(self, outbox: sqlite3.Connection) -> bool:
         if time.monotonic() > self._flush_until or self.problem is not None:
             return False
+        if not self.store.durable(self.store.queued):
+            return True  # the last decisions are still on their way into the outbox
         return bool(outbox.execute("SELECT EXISTS (SELECT 1 FROM outbox)").fetchone()[0])
 
     def _receive(self, socket: zmq.Socket[bytes], outbox: sqlite3.Connection) -> None:

@@ -13,6 +13,8 @@ from types import FrameType
 
 from camera.factory import build_source
 from camera.genicam.source import GenicamSource
+from inspection.actuation.build import build_scheduler, drain_s, gate_policy
+from inspection.actuation.scheduler import GateScheduler
 from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
 from inspection.factory import build_inspector
@@ -24,7 +26,6 @@ from inspection.station.accounting import Snapshot
 from inspection.station.endpoint import Endpoint
 from inspection.station.images import ImageStore
 from inspection.station.pipeline import Station, StationOptions
-from inspection.station.policy import LoggingActuator
 from inspection.station.review_gate import ReviewGate
 from inspection.station.settings import apply_settings, current_settings
 from inspection.station.store import DecisionStore
@@ -71,10 +72,12 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
-    actuator = LoggingActuator()
+    actuator: GateScheduler | None = None
     review: ReviewGate | None = None
     link: StationLink | None = None
+    policy = gate_policy(config.actuator, config.policy)
     try:
+        actuator = build_scheduler(config.actuator, store.put_actuation)
         images = ImageStore(config.storage.data_dir / IMAGES, config.storage.images)
         keys = link_keys(config) if config.link.server else None
         if keys is not None:
@@ -89,10 +92,13 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 one_part_per_frame=one_part_per_frame(config),
                 camera_snapshot=json.dumps(features, sort_keys=True),
                 camera_silence_s=config.monitoring.camera_silence_s,
-                policy=config.policy,
+                policy=policy,
                 review_margin_ms=config.link.review_margin_ms,
             )
             station = Station(options, source, inspectors, store, images=images, actuator=actuator, review=review)
+            gate = actuator
+            station.monitor.gate_counts = lambda: dict(gate.counts)
+            station.monitor.gate_alarms = lambda: dict(gate.alarms)
             if (latest := store.latest_settings()) is not None:
                 apply_settings(station, latest)  # a supervisor's change outlives a restart
             if review is not None and keys is not None and config.link.server:
@@ -105,6 +111,8 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
     finally:
         if review is not None:
             review.close()
+        if actuator is not None:
+            actuator.close(drain_s(config.actuator, policy))
         if link is not None:
             link.close()
         if images is not None:

@@ -54,6 +54,8 @@ class StationMonitor(Collector):
         self.camera_silence_s = camera_silence_s
         self.link_problem: Callable[[], str | None] | None = None  # set when a review link is configured
         self.review_counts: Callable[[], dict[str, int]] = dict
+        self.gate_counts: Callable[[], dict[str, int]] = dict  # set when a gate scheduler runs: outcome -> parts
+        self.gate_alarms: Callable[[], dict[str, int]] = dict  # kind -> alarms raised
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "inspection_stage_latency_seconds",
@@ -130,6 +132,14 @@ class StationMonitor(Collector):
         for outcome, count in sorted(self.review_counts().items()):
             review.add_metric([outcome], count)
         yield review
+        gate = CounterMetricFamily("inspection_gate", "Parts at the reject gate, by outcome", labels=["outcome"])
+        for outcome, count in sorted(self.gate_counts().items()):
+            gate.add_metric([outcome], count)
+        yield gate
+        alarms = CounterMetricFamily("inspection_gate_alarms", "Gate alarms raised, by kind", labels=["kind"])
+        for kind, count in sorted(self.gate_alarms().items()):
+            alarms.add_metric([kind], count)
+        yield alarms
         yield GaugeMetricFamily(
             "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(self.health().healthy)
         )

@@ -243,13 +243,17 @@ class Station:
         self.store.put(part.seq, decision, part.frame, part.captured_ns, camera, command, held=held, announce=announce)
         if held and self.review is not None and command is not None:
             self.review.hold(command, gate_ns - self._margin_ns)
-        elif command is not None:
+        else:
             try:
-                self.actuator.submit(command)
+                if command is None:
+                    self.actuator.passed(part.part_id, gate_ns)  # the gate records every part's disposition
+                else:
+                    self.actuator.submit(command)
             except Exception as exc:
+                action = "pass" if command is None else command.action
                 self.accounting.fault()
-                self.monitor.fault(f"actuator refused {command.action} for {command.part_id}: {exc}")
-                log.error("actuator refused %s for %s: %s", command.action, command.part_id, exc)
+                self.monitor.fault(f"actuator refused {action} for {part.part_id}: {exc}")
+                log.error("actuator refused %s for %s: %s", action, part.part_id, exc)
         return True
 
     def _heatmap_box(self, frame: Frame) -> tuple[int, int, int, int]:

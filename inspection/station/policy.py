@@ -19,20 +19,30 @@ log = logging.getLogger(__name__)
 
 
 class Actuator(Protocol):
+    """Both calls are made on the hot path: they queue, never wait for the gate."""
+
     def submit(self, command: ActuatorCommand) -> None: ...
+
+    def passed(self, part_id: str, arrival_ns: int) -> None:
+        """A trusted pass reaching the gate at `arrival_ns` (a pulse-to-accept gate must let it through)."""
 
 
 class LoggingActuator:
     """The default driver: logs each command and counts it; real outputs come with the PLC drivers."""
 
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter()  # commands, by (action, origin)
+        self.passes = 0
         self._lock = threading.Lock()
 
     def submit(self, command: ActuatorCommand) -> None:
         with self._lock:
             self.counts[command.action, command.origin] += 1
         log.info("gate: %s %s (%s, %s)", command.action, command.part_id, command.origin, command.reason)
+
+    def passed(self, part_id: str, arrival_ns: int) -> None:
+        with self._lock:
+            self.passes += 1
 
 
 def needs_human(decision: Decision, policy: PolicyConfig) -> bool:

@@ -70,6 +70,10 @@ class ReviewGate:
             self._submit(command)
             return self._dispose(message.part_id, "reject", "human", message.id, message.reason)
         why = f"released by {message.by}: {message.reason}"
+        try:
+            self.actuator.passed(message.part_id, held.failsafe.fire_at_ns)  # a pulse-to-accept gate lets it through
+        except Exception as exc:
+            log.error("actuator refused the release of %s: %s", message.part_id, exc)
         return self._dispose(message.part_id, "pass", "human", message.id, why)
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from camera.frames import Frame
-from inspection.contracts import ActuatorCommand, Decision
+from inspection.contracts import ActuatorCommand, ActuatorResult, Decision
 from inspection.errors import ConfigError
 from inspection.link.messages import (
     DispositionMessage,
@@ -65,6 +65,18 @@ CREATE TABLE IF NOT EXISTS dispositions (
     reason TEXT NOT NULL,
     decided_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS actuations (
+    part_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    planned_ns INTEGER NOT NULL,
+    fired_ns INTEGER,
+    outcome TEXT NOT NULL,
+    confirmed INTEGER,
+    reason TEXT NOT NULL,
+    recorded_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS actuations_part ON actuations (part_id);
 CREATE TABLE IF NOT EXISTS verdicts (
     verdict_id TEXT PRIMARY KEY,
     part_id TEXT NOT NULL,
@@ -198,6 +210,20 @@ class DecisionStore:
 
         return self._put(write)
 
+    def put_actuation(self, result: ActuatorResult) -> int:
+        """Records what the gate did for one part (every part, passes included)."""
+        r = result
+        confirmed = None if r.confirmed is None else int(r.confirmed)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO actuations (part_id, action, origin, planned_ns, fired_ns, outcome, confirmed, reason) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (r.part_id, r.action, r.origin, r.planned_ns, r.fired_ns, r.outcome, confirmed, r.reason),
+            )
+
+        return self._put(write)
+
     def put_verdict(self, message: VerdictMessage, late: bool) -> int:
         m = message
 
@@ -224,6 +250,11 @@ class DecisionStore:
     def latest_settings(self) -> StationSettings | None:
         row = self._db.execute("SELECT body FROM settings ORDER BY received_utc DESC, rowid DESC LIMIT 1").fetchone()
         return None if row is None else StationSettings.model_validate_json(row[0])
+
+    @property
+    def queued(self) -> int:
+        """The mark of the last write queued so far."""
+        return self._queued
 
     def durable(self, mark: int) -> bool:
         """Whether the write `put*` returned `mark` for has been committed."""

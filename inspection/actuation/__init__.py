@@ -1,0 +1,1 @@
+"""Reject actuation: parts tracked to the gate, fired on time, confirmed, and every disposition recorded."""

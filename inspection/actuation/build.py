@@ -1,0 +1,43 @@
+"""Builds the gate scheduler and its driver from the `[actuator]` section (one `match` over the driver kinds)."""
+
+from __future__ import annotations
+
+import logging
+
+from inspection.actuation.driver import GateDriver
+from inspection.actuation.logging_driver import LoggingDriver
+from inspection.actuation.modbus_driver import ModbusDriver
+from inspection.actuation.scheduler import Alarm, GateScheduler, Record
+from inspection.config.actuation import ActuatorConfig, DriverConfig, LoggingDriverConfig, ModbusDriverConfig
+from inspection.config.station import PolicyConfig
+
+log = logging.getLogger(__name__)
+
+
+def log_alarm(kind: str, message: str) -> None:
+    """The default alarm: an error in the log; the scheduler counts alarms for /metrics."""
+    log.error("ALARM %s: %s", kind, message)
+
+
+def build_driver(config: DriverConfig) -> GateDriver:
+    match config:
+        case LoggingDriverConfig():
+            return LoggingDriver()
+        case ModbusDriverConfig():
+            return ModbusDriver(config)
+
+
+def build_scheduler(config: ActuatorConfig, record: Record, alarm: Alarm = log_alarm) -> GateScheduler:
+    return GateScheduler(config, build_driver(config.driver), record, alarm).start()
+
+
+def gate_policy(actuator: ActuatorConfig, policy: PolicyConfig) -> PolicyConfig:
+    """The policy with the gate delay the line geometry gives, when it is set."""
+    return policy.model_copy(update={"gate_delay_ms": actuator.travel_ms(policy.gate_delay_ms)})
+
+
+def drain_s(actuator: ActuatorConfig, policy: PolicyConfig) -> float:
+    """How long a stopping station keeps firing for parts still on the belt; nothing to wait for without a gate."""
+    if isinstance(actuator.driver, LoggingDriverConfig):
+        return 0.0
+    return actuator.travel_ms(policy.gate_delay_ms) / 1e3

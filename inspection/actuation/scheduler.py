@@ -1,0 +1,333 @@
+"""The gate scheduler: every part in a FIFO by arrival, fired from one thread on monotonic time.
+
+`submit` and `passed` are called on the station's hot path: they only push onto a heap. The
+scheduler thread sleeps until the next fire time (arrival - lead), carries out the gate plan,
+and records exactly one `ActuatorResult` per part. Driver I/O other than a due pulse (input
+polls, reconnects) happens only when the next fire time is further away than one I/O can take.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from inspection.actuation.driver import Backoff, DriverError, GateDriver, Output
+from inspection.actuation.gate import Action, Outcome, plan
+from inspection.actuation.plant import Awaiting, Plant
+from inspection.actuation.timing import COARSE_MARGIN_NS, wait_until
+from inspection.config.actuation import ActuatorConfig, ModbusDriverConfig
+from inspection.contracts import ActuatorCommand, ActuatorResult
+
+log = logging.getLogger(__name__)
+Alarm = Callable[[str, str], None]  # (kind, message)
+Record = Callable[[ActuatorResult], object]
+STOPPED = "station stopped before the part reached the gate"
+
+
+@dataclass(frozen=True, slots=True)
+class PartAtGate:
+    part_id: str
+    action: Action
+    origin: str
+    reason: str
+
+
+@dataclass(order=True, slots=True)
+class Event:
+    due_ns: int
+    order: int  # FIFO among equal times
+    part: PartAtGate | None = field(compare=False)  # None: reset the gate output
+
+
+class GateScheduler:
+    """The station's `Actuator` for a real gate. `start()` it; `close()` it after the station stops."""
+
+    def __init__(
+        self,
+        config: ActuatorConfig,
+        driver: GateDriver,
+        record: Record,
+        alarm: Alarm,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.config = config
+        self.driver = driver
+        self._record = record
+        self._alarm = alarm
+        self._clock = clock
+        self._lead_ns = round(config.lead_ms * 1e6)
+        self._width_ns = round(config.pulse_width_ms * 1e6)
+        self._tolerance_ns = round(config.late_tolerance_ms * 1e6)
+        self._io_guard_ns = round(driver.io_timeout_s * 1e9) + COARSE_MARGIN_NS
+        modbus = config.driver if isinstance(config.driver, ModbusDriverConfig) else None
+        self._poll_ns = round((modbus.poll_ms if modbus else 10.0) * 1e6)
+        self._backoff = Backoff(*(modbus.backoff_s if modbus else (0.2, 5.0)))
+        self._plant = Plant(round(config.confirmation_window_ms * 1e6))
+        self._events: list[Event] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._stop_at_ns: int | None = None  # set by close(): events due after it are recorded missed
+        self._next_poll_ns = 0
+        self._driver_problem: str | None = None
+        self.cannot_reject: str | None = None  # why the station cannot reject; None while it can
+        self.counts: Counter[str] = Counter()  # outcomes
+        self.alarms: Counter[str] = Counter()  # by kind
+        self._thread = threading.Thread(target=self._run, name="gate-scheduler", daemon=True)
+
+    def start(self) -> GateScheduler:
+        self._connect(self._clock())
+        self._thread.start()
+        return self
+
+    # -- the station's Actuator: called on the hot path, no I/O ------------------------------
+
+    def submit(self, command: ActuatorCommand) -> None:
+        self._add(command.fire_at_ns, PartAtGate(command.part_id, command.action, command.origin, command.reason))
+
+    def passed(self, part_id: str, arrival_ns: int) -> None:
+        self._add(arrival_ns, PartAtGate(part_id, "pass", "auto", "pass"))
+
+    def close(self, drain_s: float = 0.0) -> None:
+        """Fires what is due within `drain_s` (parts still on the belt); the rest is recorded `missed`."""
+        with self._cond:
+            self._stop_at_ns = self._clock() + round(drain_s * 1e9)
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.driver.close()
+
+    def _add(self, arrival_ns: int, part: PartAtGate) -> None:
+        event = Event(arrival_ns - self._lead_ns, next(self._order), part)
+        with self._cond:
+            heapq.heappush(self._events, event)
+            if self._events[0] is event:
+                self._cond.notify()
+
+    # -- the scheduler thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                head = self._events[0].due_ns if self._events else None
+                stop_at = self._stop_at_ns
+            if stop_at is not None and (head is None or head > stop_at) and not self._confirming(stop_at):
+                break
+            now = self._clock()
+            self._confirmations_due(now)
+            if head is None or head - now > self._io_guard_ns or now - self._next_poll_ns > 10 * self._poll_ns:
+                self._housekeeping(now)
+                now = self._clock()
+            if head is None or head - now > COARSE_MARGIN_NS:
+                wake = self._next_poll_ns if head is None else min(head - COARSE_MARGIN_NS, self._next_poll_ns)
+                with self._cond:  # unless a part or close() came in since `head` was read
+                    unchanged = (self._events[0].due_ns if self._events else None) == head
+                    if unchanged and self._stop_at_ns == stop_at:
+                        self._cond.wait(max(wake - now, 100_000) / 1e9)
+                continue
+            wait_until(head, self._clock)
+            for event in self._due(self._clock()):
+                self._handle(event)
+        self._shut_down()
+
+    def _confirming(self, until_ns: int) -> bool:
+        """A part waits for the bin's confirmation, and its window closes before `until_ns`."""
+        return bool(self._plant.awaiting) and self._plant.awaiting[0].deadline_ns <= until_ns
+
+    def _due(self, now_ns: int) -> list[Event]:
+        with self._cond:
+            due = []
+            while self._events and self._events[0].due_ns <= now_ns:
+                due.append(heapq.heappop(self._events))
+            return due
+
+    def _handle(self, event: Event) -> None:
+        part = event.part
+        if part is None:
+            self._write("gate", on=False, why="resetting the gate output")
+            return
+        todo = plan(self.config.gate, part.action)
+        if self.cannot_reject is not None and part.action == "pass":  # rejects are still tried
+            why = f"cannot reject ({self.cannot_reject}): nothing passes"
+            self._finish(part, event.due_ns, None, "failed", reason=why, origin="failsafe")
+            return
+        if not todo.needs_output:
+            self._done(part, event.due_ns, None, todo.outcome, todo.removes)
+            return
+        late_ns = self._clock() - event.due_ns
+        if late_ns > self._tolerance_ns:
+            self._alarm_part("missed", part, f"{late_ns / 1e6:.1f} ms too late to fire")
+            self._finish(part, event.due_ns, None, "missed", reason=f"{part.reason}; {late_ns / 1e6:.1f} ms too late")
+            return
+        if not self.driver.connected:
+            why = f"driver disconnected: {self._driver_problem}"
+            self._alarm_part("failed", part, why)
+            self._finish(part, event.due_ns, None, "failed", reason=f"{part.reason}; {why}")
+            return
+        fired_ns = self._clock()
+        try:
+            if todo.pulse:
+                self.driver.write("gate", True)
+            if todo.line_stop:
+                self.driver.write("line_stop", True)
+        except DriverError as exc:
+            self._lost(str(exc))
+            self._alarm_part("failed", part, str(exc))
+            self._finish(part, event.due_ns, None, "failed", reason=f"{part.reason}; {exc}")
+            return
+        if todo.pulse and not self.driver.device_pulse:
+            with self._cond:
+                heapq.heappush(self._events, Event(fired_ns + self._width_ns, next(self._order), None))
+        self._done(part, event.due_ns, fired_ns if todo.pulse else None, todo.outcome, todo.removes)
+
+    def _done(self, part: PartAtGate, planned_ns: int, fired_ns: int | None, outcome: Outcome, removes: bool) -> None:
+        """Recorded now, or once the bin confirms the part (or the window closes) when that input exists."""
+        if removes and "reject_confirmation" in self.driver.inputs:
+            deadline = (fired_ns or planned_ns) + self._plant.window_ns
+            waiting = Awaiting(
+                part.part_id, part.action, part.origin, part.reason, planned_ns, fired_ns, outcome, deadline
+            )
+            self._plant.awaiting.append(waiting)
+            return
+        self._finish(part, planned_ns, fired_ns, outcome, reason=part.reason)
+
+    def _confirmations_due(self, now_ns: int) -> None:
+        for waiting in self._plant.expired(now_ns):
+            why = f"no confirmation within {self.config.confirmation_window_ms:g} ms"
+            self._alarm_part("unconfirmed", waiting, why)
+            self._record_awaiting(waiting, "reject_unconfirmed", f"{waiting.reason}; {why}", confirmed=False)
+            self._cannot(f"reject of {waiting.part_id} not confirmed")
+
+    def _housekeeping(self, now_ns: int) -> None:
+        if not self.driver.connected:
+            if now_ns >= self._backoff.next_ns:
+                self._connect(now_ns)
+            return
+        if not self.driver.inputs or now_ns < self._next_poll_ns:
+            return
+        self._next_poll_ns = now_ns + self._poll_ns
+        try:
+            inputs = self.driver.read_inputs()
+        except DriverError as exc:
+            self._lost(str(exc))
+            return
+        if (confirmed := self._plant.confirmed(inputs, now_ns)) is not None:
+            self._record_awaiting(confirmed, confirmed.outcome, confirmed.reason, confirmed=True)
+        if (fault := Plant.fault(inputs)) is not None:
+            self._cannot(fault)
+
+    def _connect(self, now_ns: int) -> None:
+        try:
+            self.driver.connect()
+            self.driver.write("gate", False)  # a known state: off, unless a pulse is due (it will set it)
+            if self.cannot_reject is not None:
+                self.driver.write("line_stop", True)
+        except DriverError as exc:
+            self._backoff.failed(now_ns)
+            if self._driver_problem is None:
+                self._lost(str(exc))
+            return
+        if self._driver_problem is not None:
+            log.warning("gate driver reconnected after: %s", self._driver_problem)
+        self._backoff.succeeded()
+        self._driver_problem = None
+
+    def _lost(self, why: str) -> None:
+        """The driver is disconnected: alarmed once, retried with back-off from the scheduler's idle time."""
+        self._backoff.failed(self._clock())
+        if self._driver_problem is None:
+            self._driver_problem = why
+            self._raise("driver", f"gate driver lost: {why}")
+
+    def _cannot(self, why: str) -> None:
+        """From now on nothing passes: the line stops and every part is recorded failed (fail-safe)."""
+        if self.cannot_reject is not None:
+            return
+        self.cannot_reject = why
+        self._raise("cannot_reject", f"station cannot reject: {why}; line stop set")
+        self._write("line_stop", on=True, why="setting the line stop")
+
+    def _write(self, output: Output, *, on: bool, why: str) -> None:
+        if not self.driver.connected:
+            return  # the state is written again on reconnect
+        try:
+            self.driver.write(output, on)
+        except DriverError as exc:
+            self._lost(f"{why}: {exc}")
+
+    def _shut_down(self) -> None:
+        with self._cond:
+            left, self._events = self._events, []
+        left.sort()
+        for event in left:
+            if event.part is None:
+                self._write("gate", on=False, why="resetting the gate output")
+            else:
+                self._finish(event.part, event.due_ns, None, "missed", reason=f"{event.part.reason}; {STOPPED}")
+        if left := [e for e in left if e.part is not None]:
+            self._raise("missed", f"{len(left)} parts still on the belt when the station stopped: recorded missed")
+        for waiting in list(self._plant.awaiting):
+            self._record_awaiting(waiting, waiting.outcome, f"{waiting.reason}; stopped before confirmation", None)
+        self._plant.awaiting.clear()
+
+    # -- records and alarms ---------------------------------------------------------------------
+
+    def _finish(
+        self,
+        part: PartAtGate,
+        planned_ns: int,
+        fired_ns: int | None,
+        outcome: Outcome,
+        *,
+        reason: str,
+        origin: str | None = None,
+    ) -> None:
+        result = ActuatorResult.model_validate(
+            {
+                "part_id": part.part_id,
+                "action": part.action,
+                "origin": origin or part.origin,
+                "planned_ns": planned_ns,
+                "fired_ns": fired_ns,
+                "outcome": outcome,
+                "reason": reason,
+            }
+        )
+        self._keep(result)
+
+    def _record_awaiting(self, waiting: Awaiting, outcome: str, reason: str, confirmed: bool | None) -> None:
+        result = ActuatorResult.model_validate(
+            {
+                "part_id": waiting.part_id,
+                "action": waiting.action,
+                "origin": waiting.origin,
+                "planned_ns": waiting.planned_ns,
+                "fired_ns": waiting.fired_ns,
+                "outcome": outcome,
+                "confirmed": confirmed,
+                "reason": reason,
+            }
+        )
+        self._keep(result)
+
+    def _keep(self, result: ActuatorResult) -> None:
+        self.counts[result.outcome] += 1
+        try:
+            self._record(result)
+        except Exception:
+            log.exception("cannot record the gate result of %s", result.part_id)
+
+    def _alarm_part(self, kind: str, part: PartAtGate | Awaiting, why: str) -> None:
+        self._raise(kind, f"part {part.part_id} ({part.action}, {part.origin}): {why}")
+
+    def _raise(self, kind: str, message: str) -> None:
+        self.alarms[kind] += 1
+        try:
+            self._alarm(kind, message)
+        except Exception:
+            log.exception("alarm handler failed on: %s", message)

@@ -1,0 +1,130 @@
+"""The `[actuator]` section: gate type, line timing, and the driver that moves the gate (a union by `kind`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from inspection.strict import StrictModel
+
+
+class LineGeometry(StrictModel):
+    """Camera to gate at constant belt speed; unset, `policy.gate_delay_ms` is the travel time."""
+
+    distance_mm: float | None = Field(default=None, gt=0, description="camera's field of view to the reject gate")
+    belt_speed_mm_s: float | None = Field(default=None, gt=0, description="belt speed")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> LineGeometry:
+        if (self.distance_mm is None) != (self.belt_speed_mm_s is None):
+            raise ValueError("set both distance_mm and belt_speed_mm_s, or neither")
+        return self
+
+    def travel_ms(self) -> float | None:
+        if self.distance_mm is None or self.belt_speed_mm_s is None:
+            return None
+        return self.distance_mm / self.belt_speed_mm_s * 1e3
+
+
+class ModbusOutput(StrictModel):
+    """One output: a coil, or a holding register written with `on_value` (0 is off)."""
+
+    table: Literal["coil", "holding_register"] = Field(default="coil", description="where the output lives")
+    address: int = Field(ge=0, le=65535, description="0-based address in that table")
+    on_value: int = Field(default=1, ge=1, le=65535, description="value written to a holding register for 'on'")
+
+
+class ModbusInput(StrictModel):
+    table: Literal["discrete_input", "coil"] = Field(default="discrete_input", description="where the input lives")
+    address: int = Field(ge=0, le=65535, description="0-based address in that table")
+    active_when: bool = Field(default=True, description="the value that means 'seen' / 'fault present'")
+
+
+class ModbusInputs(StrictModel):
+    """Optional plant inputs, polled by the scheduler between pulses."""
+
+    reject_confirmation: ModbusInput | None = Field(default=None, description="a rejected part entered the bin")
+    bin_full: ModbusInput | None = Field(default=None, description="reject bin full")
+    bin_open: ModbusInput | None = Field(default=None, description="reject bin open or removed")
+    low_air: ModbusInput | None = Field(default=None, description="air pressure too low to move the gate")
+
+
+class LoggingDriverConfig(StrictModel):
+    """No hardware: every output change is logged (the demo default)."""
+
+    kind: Literal["logging"] = "logging"
+
+
+class ModbusDriverConfig(StrictModel):
+    """A PLC or remote I/O over Modbus TCP."""
+
+    kind: Literal["modbus"] = "modbus"
+    host: str = Field(description="PLC / I/O module address")
+    port: int = Field(default=502, ge=1, le=65535, description="Modbus TCP port")
+    unit_id: int = Field(default=1, ge=0, le=255, description="Modbus unit (device) id")
+    gate: ModbusOutput = Field(description="the reject output (pulse_to_reject) or accept output (pulse_to_accept)")
+    line_stop: ModbusOutput | None = Field(default=None, description="set (latched) when the station cannot reject")
+    inputs: ModbusInputs = Field(default_factory=ModbusInputs, description="confirmation and plant-fault inputs")
+    output_mode: Literal["set_reset", "pulse"] = Field(
+        default="set_reset",
+        description="set_reset: the station sets the gate and resets it after pulse_width_ms; "
+        "pulse: the station writes 'on' once and the device times the pulse",
+    )
+    timeout_s: float = Field(default=0.05, gt=0, le=5, description="longest wait for one request's answer")
+    backoff_s: tuple[float, float] = Field(
+        default=(0.2, 5.0), description="first and longest wait between reconnect attempts"
+    )
+    poll_ms: float = Field(default=10.0, gt=0, le=1_000, description="how often inputs are read")
+
+
+def _kind(value: object) -> str | None:
+    """An [actuator.driver] section without `kind` is the logging driver, the default."""
+    if isinstance(value, dict):
+        return str(value.get("kind", "logging"))
+    return getattr(value, "kind", None)
+
+
+# OPC UA and GenICam output drivers join this union with their own `kind`.
+DriverConfig = Annotated[
+    Annotated[LoggingDriverConfig, Tag("logging")] | Annotated[ModbusDriverConfig, Tag("modbus")],
+    Discriminator(
+        _kind,
+        custom_error_type="driver_kind",
+        custom_error_message="actuator.driver.kind must be 'logging' (the default) or 'modbus'",
+    ),
+]
+
+
+class ActuatorConfig(StrictModel):
+    """How a part's decision becomes a gate movement at the right moment."""
+
+    gate: Literal["pulse_to_reject", "pulse_to_accept"] = Field(
+        default="pulse_to_reject",
+        description="pulse_to_reject: a pulse removes the part; pulse_to_accept: a pulse lets it through "
+        "(a dead station then rejects everything)",
+    )
+    line: LineGeometry = Field(default_factory=LineGeometry, description="camera-to-gate travel")
+    lead_ms: float = Field(default=10.0, ge=0, le=10_000, description="fire this long before the part reaches the gate")
+    pulse_width_ms: float = Field(default=50.0, gt=0, le=10_000, description="how long the gate output stays on")
+    late_tolerance_ms: float = Field(
+        default=5.0, ge=0, le=1_000, description="a command that cannot fire within this of its time is 'missed'"
+    )
+    confirmation_window_ms: float = Field(
+        default=500.0, gt=0, le=60_000, description="after a reject, the confirmation input must be seen within this"
+    )
+    driver: DriverConfig = Field(default_factory=LoggingDriverConfig, description="what moves the gate")
+
+    @model_validator(mode="after")
+    def _accept_needs_device_pulse(self) -> ActuatorConfig:
+        driver = self.driver
+        if self.gate == "pulse_to_accept" and isinstance(driver, ModbusDriverConfig) and driver.output_mode != "pulse":
+            raise ValueError(
+                "gate = 'pulse_to_accept' needs driver.output_mode = 'pulse' (the device times the pulse): "
+                "a station that dies inside a set_reset pulse would leave the gate open"
+            )
+        return self
+
+    def travel_ms(self, gate_delay_ms: float) -> float:
+        """Capture to gate: from the line geometry when it is set, else the policy's gate delay."""
+        return self.line.travel_ms() or gate_delay_ms
