@@ -10,6 +10,7 @@ import logging
 import click
 
 from inspection import __version__
+from inspection.cli.actuator_cmd import actuator
 from inspection.cli.audit_cmd import audit
 from inspection.cli.bench_cmd import bench
 from inspection.cli.camera_cmd import camera
@@ -33,6 +34,7 @@ def main(verbose: bool) -> None:
     )
 
 
+main.add_command(actuator)
 main.add_command(audit)
 main.add_command(bench)
 main.add_command(camera)

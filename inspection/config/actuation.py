@@ -114,6 +114,12 @@ class ActuatorConfig(StrictModel):
         default=500.0, gt=0, le=60_000, description="after a reject, the confirmation input must be seen within this"
     )
     driver: DriverConfig = Field(default_factory=LoggingDriverConfig, description="what moves the gate")
+    self_test_max_age_h: float | None = Field(
+        default=None,
+        gt=0,
+        description="production needs a passed `inspection actuator self-test` this recent (e.g. 12 for a shift); "
+        "none: not required",
+    )
 
     @model_validator(mode="after")
     def _accept_needs_device_pulse(self) -> ActuatorConfig:

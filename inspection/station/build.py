@@ -15,6 +15,7 @@ from camera.factory import build_source
 from camera.genicam.source import GenicamSource
 from inspection.actuation.build import build_scheduler, drain_s, gate_policy
 from inspection.actuation.scheduler import GateScheduler
+from inspection.actuation.self_test import require_recent
 from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
 from inspection.factory import build_inspector
@@ -70,6 +71,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 def run_station(config: StationConfig, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
+    require_recent(config.storage.data_dir / DATABASE, config.actuator.self_test_max_age_h)
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
     actuator: GateScheduler | None = None

@@ -1,0 +1,85 @@
+"""`inspection actuator pulse` and `self-test` against a real Modbus server, and the production gate on self-tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from inspection.actuation.sim_plc import SimPlc
+from inspection.cli import main
+from inspection.config import load_config
+from inspection.errors import ConfigError
+from inspection.station.build import run_station
+
+GATE, LINE_STOP, CONFIRM, BIN_FULL = 0, 1, 3, 5
+
+
+def write_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        '[storage]\ndata_dir = "data"\n[monitoring]\nport = 0\n[link]\nserver = ""\n[model]\nverify_golden = false\n'
+        f"[actuator]\npulse_width_ms = 20\nconfirmation_window_ms = 200\n{extra}"
+        f'[actuator.driver]\nkind = "modbus"\nhost = "127.0.0.1"\nport = {port}\n'
+        f"gate = {{ address = {GATE} }}\nline_stop = {{ address = {LINE_STOP} }}\n"
+        f"[actuator.driver.inputs]\nreject_confirmation = {{ address = {CONFIRM} }}\n"
+        f"bin_full = {{ address = {BIN_FULL} }}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def confirming_plc() -> Iterator[SimPlc]:
+    """A PLC whose bin sensor sees every rejected part 20 ms after the gate moves."""
+    plc = SimPlc(confirm=(GATE, CONFIRM, 0.02)).start()
+    yield plc
+    plc.stop()
+
+
+def test_pulse_moves_the_chosen_output_once(tmp_path: Path, confirming_plc: SimPlc) -> None:
+    config = write_config(tmp_path, confirming_plc.port)
+    result = CliRunner().invoke(main, ["actuator", "pulse", "--config", str(config), "--output", "line_stop"])
+    assert result.exit_code == 0, result.output
+    assert [(w.address, w.value) for w in confirming_plc.writes] == [(LINE_STOP, 1), (LINE_STOP, 0)]
+
+
+def test_self_test_passes_on_a_healthy_line_and_production_may_start(tmp_path: Path, confirming_plc: SimPlc) -> None:
+    config_file = write_config(tmp_path, confirming_plc.port, "self_test_max_age_h = 12\n")
+    result = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert "ok   confirmation: seen" in result.output
+    assert confirming_plc.rising(GATE)  # the test reject really moved the gate
+    counts = run_station(load_config(config_file), threading.Event(), max_parts=2)
+    assert counts.acquired == 2
+
+
+def test_a_full_bin_fails_the_self_test_and_blocks_production(tmp_path: Path, confirming_plc: SimPlc) -> None:
+    confirming_plc.set_input(BIN_FULL, True)
+    config_file = write_config(tmp_path, confirming_plc.port, "self_test_max_age_h = 12\n")
+    result = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "FAIL plant inputs: bin_full active" in result.output
+    with pytest.raises(ConfigError, match=r"self_test_max_age_h.*never.*inspection actuator self-test"):
+        run_station(load_config(config_file), threading.Event(), max_parts=1)
+
+
+def test_without_a_confirmation_the_self_test_fails(tmp_path: Path) -> None:
+    plc = SimPlc().start()  # nobody sees the part enter the bin
+    try:
+        result = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(write_config(tmp_path, plc.port))])
+    finally:
+        plc.stop()
+    assert result.exit_code == 1
+    assert "FAIL confirmation: not seen within the confirmation window" in result.output
+
+
+def test_an_unreachable_plc_fails_the_self_test_naming_it(tmp_path: Path) -> None:
+    plc = SimPlc().start()
+    port = plc.port
+    plc.stop()
+    result = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(write_config(tmp_path, port))])
+    assert result.exit_code == 1
+    assert "FAIL connect" in result.output
