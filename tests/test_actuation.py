@@ -300,6 +300,7 @@ def test_human_verdicts_drive_the_gate(plc: SimPlc, tmp_path: Path) -> None:
     store.close()
     assert {r.part_id: (r.outcome, r.origin) for r in plant.results} == {
         "approved": ("fired", "human"),
+        "released": ("passed", "human"),
         "silent": ("fired", "failsafe"),
     }
     assert len(plc.rising(GATE)) == 2
@@ -309,7 +310,11 @@ def test_human_verdicts_drive_the_gate(plc: SimPlc, tmp_path: Path) -> None:
     ).fetchall()
     dispositions = dict(db.execute("SELECT part_id, action FROM dispositions").fetchall())
     db.close()
-    assert rows == [("approved", "fired", "human", 1), ("silent", "fired", "failsafe", 1)]
+    assert rows == [
+        ("approved", "fired", "human", 1),
+        ("released", "passed", "human", 0),
+        ("silent", "fired", "failsafe", 1),
+    ]
     assert dispositions == {"approved": "reject", "released": "pass", "silent": "reject"}
 
 

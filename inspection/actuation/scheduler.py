@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from inspection.actuation.driver import Backoff, DriverError, GateDriver, Output
 from inspection.actuation.gate import Action, Outcome, plan
@@ -90,8 +91,9 @@ class GateScheduler:
     def submit(self, command: ActuatorCommand) -> None:
         self._add(command.fire_at_ns, PartAtGate(command.part_id, command.action, command.origin, command.reason))
 
-    def passed(self, part_id: str, arrival_ns: int) -> None:
-        self._add(arrival_ns, PartAtGate(part_id, "pass", "auto", "pass"))
+    def passed(self, part_id: str, arrival_ns: int, origin: Literal["auto", "human"] = "auto") -> None:
+        """A pass at the gate: trusted (`auto`) or released by an inspector (`human`)."""
+        self._add(arrival_ns, PartAtGate(part_id, "pass", origin, "pass"))
 
     def close(self, drain_s: float = 0.0) -> None:
         """Fires what is due within `drain_s` (parts still on the belt); the rest is recorded `missed`."""

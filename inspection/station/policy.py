@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import Protocol
+from typing import Literal, Protocol
 
 from inspection.config.station import PolicyConfig
 from inspection.contracts import ActuatorCommand, Decision
@@ -23,8 +23,8 @@ class Actuator(Protocol):
 
     def submit(self, command: ActuatorCommand) -> None: ...
 
-    def passed(self, part_id: str, arrival_ns: int) -> None:
-        """A trusted pass reaching the gate at `arrival_ns` (a pulse-to-accept gate must let it through)."""
+    def passed(self, part_id: str, arrival_ns: int, origin: Literal["auto", "human"] = "auto") -> None:
+        """A pass reaching the gate at `arrival_ns` (a pulse-to-accept gate must let it through)."""
 
 
 class LoggingActuator:
@@ -40,7 +40,7 @@ class LoggingActuator:
             self.counts[command.action, command.origin] += 1
         log.info("gate: %s %s (%s, %s)", command.action, command.part_id, command.origin, command.reason)
 
-    def passed(self, part_id: str, arrival_ns: int) -> None:
+    def passed(self, part_id: str, arrival_ns: int, origin: Literal["auto", "human"] = "auto") -> None:
         with self._lock:
             self.passes += 1
 

@@ -71,7 +71,7 @@ class ReviewGate:
             return self._dispose(message.part_id, "reject", "human", message.id, message.reason)
         why = f"released by {message.by}: {message.reason}"
         try:
-            self.actuator.passed(message.part_id, held.failsafe.fire_at_ns)  # a pulse-to-accept gate lets it through
+            self.actuator.passed(message.part_id, held.failsafe.fire_at_ns, "human")  # pulse-to-accept lets it through
         except Exception as exc:
             log.error("actuator refused the release of %s: %s", message.part_id, exc)
         return self._dispose(message.part_id, "pass", "human", message.id, why)
