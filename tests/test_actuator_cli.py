@@ -1,17 +1,22 @@
-"""`inspection actuator pulse` and `self-test` against a real Modbus server, and the production gate on self-tests."""
+"""The gate process, `inspection actuator pulse` and `self-test` against a real Modbus server, and the
+production start-up check on self-tests."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from inspection.actuation.process import GateProcess
 from inspection.actuation.sim_plc import SimPlc
 from inspection.cli import main
 from inspection.config import load_config
+from inspection.config.actuation import ActuatorConfig
+from inspection.contracts import ActuatorCommand, ActuatorResult
 from inspection.errors import ConfigError
 from inspection.station.build import run_station
 
@@ -83,3 +88,32 @@ def test_an_unreachable_plc_fails_the_self_test_naming_it(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(write_config(tmp_path, port))])
     assert result.exit_code == 1
     assert "FAIL connect" in result.output
+
+
+def test_the_gate_process_fires_exactly_the_rejects_in_order(confirming_plc: SimPlc) -> None:
+    """The station's real gates run in a process of their own; the same contract as the in-process scheduler."""
+    config = ActuatorConfig.model_validate(
+        {
+            "lead_ms": 5,
+            "pulse_width_ms": 5,
+            "driver": {"kind": "modbus", "host": "127.0.0.1", "port": confirming_plc.port, "gate": {"address": GATE}},
+        }
+    )
+    results: list[ActuatorResult] = []
+    gate = GateProcess(config, results.append, lambda kind, message: None)
+    start = time.monotonic_ns() + 200_000_000
+    rejects = []
+    for i in range(40):
+        arrival = start + i * 20_000_000
+        if i % 3 == 0:
+            rejects.append(f"p{i}")
+            gate.submit(
+                ActuatorCommand(part_id=f"p{i}", action="reject", fire_at_ns=arrival, origin="auto", reason="r")
+            )
+        else:
+            gate.passed(f"p{i}", arrival)
+    gate.close(drain_s=2.0)
+    fired = [r.part_id for r in sorted(results, key=lambda r: r.planned_ns) if r.outcome == "fired"]
+    assert fired == rejects
+    assert len(confirming_plc.rising(GATE)) == len(rejects)
+    assert gate.counts == {"fired": len(rejects), "passed": 40 - len(rejects)}

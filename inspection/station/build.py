@@ -13,7 +13,8 @@ from types import FrameType
 
 from camera.factory import build_source
 from camera.genicam.source import GenicamSource
-from inspection.actuation.build import build_scheduler, drain_s, gate_policy
+from inspection.actuation.build import drain_s, gate_policy
+from inspection.actuation.process import GateProcess, start_gate
 from inspection.actuation.scheduler import GateScheduler
 from inspection.actuation.self_test import require_recent
 from inspection.config import StationConfig
@@ -74,12 +75,12 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
     require_recent(config.storage.data_dir / DATABASE, config.actuator.self_test_max_age_h)
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
-    actuator: GateScheduler | None = None
+    actuator: GateScheduler | GateProcess | None = None
     review: ReviewGate | None = None
     link: StationLink | None = None
     policy = gate_policy(config.actuator, config.policy)
     try:
-        actuator = build_scheduler(config.actuator, store.put_actuation)
+        actuator = start_gate(config.actuator, store.put_actuation)
         images = ImageStore(config.storage.data_dir / IMAGES, config.storage.images)
         keys = link_keys(config) if config.link.server else None
         if keys is not None:
