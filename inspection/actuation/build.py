@@ -7,8 +7,15 @@ import logging
 from inspection.actuation.driver import GateDriver
 from inspection.actuation.logging_driver import LoggingDriver
 from inspection.actuation.modbus_driver import ModbusDriver
+from inspection.actuation.opcua_driver import OpcUaDriver
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
-from inspection.config.actuation import ActuatorConfig, DriverConfig, LoggingDriverConfig, ModbusDriverConfig
+from inspection.config.actuation import (
+    ActuatorConfig,
+    DriverConfig,
+    LoggingDriverConfig,
+    ModbusDriverConfig,
+    OpcUaDriverConfig,
+)
 from inspection.config.station import PolicyConfig
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,8 @@ def build_driver(config: DriverConfig) -> GateDriver:
             return LoggingDriver()
         case ModbusDriverConfig():
             return ModbusDriver(config)
+        case OpcUaDriverConfig():
+            return OpcUaDriver(config)
 
 
 def build_scheduler(config: ActuatorConfig, record: Record, alarm: Alarm = log_alarm) -> GateScheduler:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
+from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
 
 
@@ -78,6 +81,100 @@ class ModbusDriverConfig(StrictModel):
     poll_ms: float = Field(default=10.0, gt=0, le=1_000, description="how often inputs are read")
 
 
+# ns=<index>; then i= (numeric), s= (string), g= (GUID) or b= (base64): the form UaExpert and PLC tools show.
+_NODE_ID = re.compile(r"(ns=\d+;)?(i=\d+|s=.+|g=[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|b=.+)", re.DOTALL)
+
+
+def _node_id(value: str) -> str:
+    """Checked here so a typo is a config error with its key path, not an alarm at the first reject."""
+    if not _NODE_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not an OPC UA node id: expected e.g. 'ns=2;s=Line1.Reject' or 'ns=3;i=1012'")
+    return value
+
+
+def _endpoint(value: str) -> str:
+    """opc.tcp with host and port; credentials in the URL would put the password in the config file."""
+    parts = urlsplit(value)
+    if parts.scheme != "opc.tcp" or not parts.hostname or parts.port is None:
+        raise ValueError(f"{value!r}: expected 'opc.tcp://<host>:<port>' (e.g. opc.tcp://192.168.0.10:4840)")
+    if "@" in parts.netloc:
+        raise ValueError("no user name or password in the endpoint URL: set username and password_env")
+    return value
+
+
+NodeId = Annotated[str, AfterValidator(_node_id)]
+
+
+class OpcUaInput(StrictModel):
+    node: NodeId = Field(description="a Boolean variable, e.g. 'ns=2;s=Line1.BinFull'")
+    active_when: bool = Field(default=True, description="the value that means 'seen' / 'fault present'")
+
+
+class OpcUaInputs(StrictModel):
+    """Optional plant inputs, polled by the scheduler between pulses (all in one Read request)."""
+
+    reject_confirmation: OpcUaInput | None = Field(default=None, description="a rejected part entered the bin")
+    bin_full: OpcUaInput | None = Field(default=None, description="reject bin full")
+    bin_open: OpcUaInput | None = Field(default=None, description="reject bin open or removed")
+    low_air: OpcUaInput | None = Field(default=None, description="air pressure too low to move the gate")
+
+
+class OpcUaDriverConfig(StrictModel):
+    """A PLC's OPC UA server: the gate and line stop are Boolean variables the station writes."""
+
+    kind: Literal["opcua"] = "opcua"
+    endpoint: Annotated[str, AfterValidator(_endpoint)] = Field(
+        description="server endpoint, e.g. 'opc.tcp://192.168.0.10:4840'"
+    )
+    gate: NodeId = Field(description="Boolean variable: the reject output (pulse_to_reject) or accept output")
+    line_stop: NodeId | None = Field(default=None, description="Boolean variable set when the station cannot reject")
+    inputs: OpcUaInputs = Field(default_factory=OpcUaInputs, description="confirmation and plant-fault inputs")
+    output_mode: Literal["set_reset", "pulse"] = Field(
+        default="set_reset",
+        description="set_reset: the station writes true, then false after pulse_width_ms; "
+        "pulse: the station writes true once and the PLC resets the variable after its own pulse time",
+    )
+    security_policy: Literal["None", "Basic256Sha256"] = Field(
+        default="None", description="secure channel policy; anything but None needs certificate and private_key"
+    )
+    security_mode: Literal["Sign", "SignAndEncrypt"] = Field(
+        default="SignAndEncrypt", description="message security with a policy other than None"
+    )
+    certificate: ConfigPath | None = Field(
+        default=None,
+        description="the station's application certificate (PEM or DER); the server must trust it. "
+        "Its URI SubjectAltName is sent as the application URI",
+    )
+    private_key: ConfigPath | None = Field(default=None, description="the certificate's private key (PEM, unencrypted)")
+    server_certificate: ConfigPath | None = Field(
+        default=None,
+        description="pin the server's certificate; unset, it is taken from the server's endpoint list at each connect",
+    )
+    username: str | None = Field(default=None, description="user name; unset: anonymous")
+    password_env: str | None = Field(
+        default=None, description="name of the environment variable holding the password (never the password itself)"
+    )
+    timeout_s: float = Field(default=0.1, gt=0, le=5, description="longest wait for one read or write")
+    connect_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="longest a whole (re)connect may take: channel, session and checking the configured nodes",
+    )
+
+    @model_validator(mode="after")
+    def _security_needs_keys(self) -> OpcUaDriverConfig:
+        if self.security_policy != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError(f"security_policy = '{self.security_policy}' needs certificate and private_key")
+        return self
+
+    @model_validator(mode="after")
+    def _user_needs_password(self) -> OpcUaDriverConfig:
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("set both username and password_env (the variable holding the password), or neither")
+        return self
+
+
 def _kind(value: object) -> str | None:
     """An [actuator.driver] section without `kind` is the logging driver, the default."""
     if isinstance(value, dict):
@@ -85,13 +182,15 @@ def _kind(value: object) -> str | None:
     return getattr(value, "kind", None)
 
 
-# OPC UA and GenICam output drivers join this union with their own `kind`.
+# GenICam output drivers join this union with their own `kind`.
 DriverConfig = Annotated[
-    Annotated[LoggingDriverConfig, Tag("logging")] | Annotated[ModbusDriverConfig, Tag("modbus")],
+    Annotated[LoggingDriverConfig, Tag("logging")]
+    | Annotated[ModbusDriverConfig, Tag("modbus")]
+    | Annotated[OpcUaDriverConfig, Tag("opcua")],
     Discriminator(
         _kind,
         custom_error_type="driver_kind",
-        custom_error_message="actuator.driver.kind must be 'logging' (the default) or 'modbus'",
+        custom_error_message="actuator.driver.kind must be 'logging' (the default), 'modbus' or 'opcua'",
     ),
 ]
 
@@ -124,7 +223,8 @@ class ActuatorConfig(StrictModel):
     @model_validator(mode="after")
     def _accept_needs_device_pulse(self) -> ActuatorConfig:
         driver = self.driver
-        if self.gate == "pulse_to_accept" and isinstance(driver, ModbusDriverConfig) and driver.output_mode != "pulse":
+        device_timed = isinstance(driver, ModbusDriverConfig | OpcUaDriverConfig) and driver.output_mode == "pulse"
+        if self.gate == "pulse_to_accept" and not isinstance(driver, LoggingDriverConfig) and not device_timed:
             raise ValueError(
                 "gate = 'pulse_to_accept' needs driver.output_mode = 'pulse' (the device times the pulse): "
                 "a station that dies inside a set_reset pulse would leave the gate open"
