@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.process import GateProcess
 from inspection.actuation.sim_plc import SimPlc
 from inspection.cli import main
@@ -117,3 +118,18 @@ def test_the_gate_process_fires_exactly_the_rejects_in_order(confirming_plc: Sim
     assert fired == rejects
     assert len(confirming_plc.rising(GATE)) == len(rejects)
     assert gate.counts == {"fired": len(rejects), "passed": 40 - len(rejects)}
+
+
+@pytest.mark.parametrize(
+    ("gate", "outcomes"), [("pulse_to_reject", ["fired", "passed"]), ("pulse_to_accept", ["withheld", "accepted"])]
+)
+def test_the_logging_gate_records_one_result_per_part_without_timing_anything(gate: str, outcomes: list[str]) -> None:
+    results: list[ActuatorResult] = []
+    logging_gate = LoggingGate(ActuatorConfig.model_validate({"gate": gate, "lead_ms": 10}), results.append)
+    logging_gate.submit(ActuatorCommand(part_id="r", action="reject", fire_at_ns=50_000_000, origin="auto", reason="x"))
+    logging_gate.passed("p", 60_000_000, "human")
+    assert [(r.part_id, r.outcome, r.origin, r.planned_ns) for r in results] == [
+        ("r", outcomes[0], "auto", 40_000_000),
+        ("p", outcomes[1], "human", 50_000_000),
+    ]
+    assert all("no gate output" in r.reason for r in results)

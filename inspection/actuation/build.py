@@ -6,8 +6,6 @@ import logging
 
 from inspection.actuation.driver import GateDriver
 from inspection.actuation.logging_driver import LoggingDriver
-from inspection.actuation.modbus_driver import ModbusDriver
-from inspection.actuation.opcua_driver import OpcUaDriver
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import (
     ActuatorConfig,
@@ -27,12 +25,17 @@ def log_alarm(kind: str, message: str) -> None:
 
 
 def build_driver(config: DriverConfig) -> GateDriver:
+    """Each protocol stack is imported only when configured (asyncua alone takes a second to import)."""
     match config:
         case LoggingDriverConfig():
             return LoggingDriver()
         case ModbusDriverConfig():
+            from inspection.actuation.modbus_driver import ModbusDriver  # noqa: PLC0415
+
             return ModbusDriver(config)
         case OpcUaDriverConfig():
+            from inspection.actuation.opcua_driver import OpcUaDriver  # noqa: PLC0415
+
             return OpcUaDriver(config)
 
 

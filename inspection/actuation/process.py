@@ -17,6 +17,7 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Literal
 
+from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import ActuatorConfig, LoggingDriverConfig
 from inspection.contracts import ActuatorCommand, ActuatorResult
@@ -156,10 +157,10 @@ def _realtime() -> None:
             log.warning("gate process runs at normal priority: firing times may vary under load")
 
 
-def start_gate(config: ActuatorConfig, record: Record) -> GateScheduler | GateProcess:
-    """A real gate gets its own process; the logging driver has no timing to protect and stays in-process."""
-    from inspection.actuation.build import build_scheduler, log_alarm  # noqa: PLC0415 - avoids an import cycle
+def start_gate(config: ActuatorConfig, record: Record) -> GateProcess | LoggingGate:
+    """A real gate gets its own process; the logging driver has nothing to time (see logging_gate.py)."""
+    from inspection.actuation.build import log_alarm  # noqa: PLC0415 - avoids an import cycle
 
     if isinstance(config.driver, LoggingDriverConfig):
-        return build_scheduler(config, record)
+        return LoggingGate(config, record)
     return GateProcess(config, record, log_alarm)

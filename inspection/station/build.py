@@ -14,8 +14,8 @@ from types import FrameType
 from camera.factory import build_source
 from camera.genicam.source import GenicamSource
 from inspection.actuation.build import drain_s, gate_policy
+from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.process import GateProcess, start_gate
-from inspection.actuation.scheduler import GateScheduler
 from inspection.actuation.self_test import require_recent
 from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
@@ -75,7 +75,7 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
     require_recent(config.storage.data_dir / DATABASE, config.actuator.self_test_max_age_h)
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
-    actuator: GateScheduler | GateProcess | None = None
+    actuator: GateProcess | LoggingGate | None = None
     review: ReviewGate | None = None
     link: StationLink | None = None
     policy = gate_policy(config.actuator, config.policy)
