@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,6 +37,18 @@ def _sqlite_pragmas(connection: Any, record: object) -> None:
     cursor.close()
 
 
+def _missing_columns(engine: Engine) -> list[str]:
+    """Tables created by an older schema: `create_all` never alters a table that exists."""
+    found = inspect(engine)
+    missing = []
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in found.get_columns(table.name)}
+        lacking = [column.name for column in table.columns if column.name not in have]
+        if lacking:
+            missing.append(f"table {table.name} lacks {', '.join(lacking)}")
+    return missing
+
+
 class Database:
     """An engine with the schema in place; the URL picks SQLite (default) or PostgreSQL."""
 
@@ -52,11 +64,17 @@ class Database:
         self.engine: Engine = create_engine(parsed, pool_pre_ping=not self.is_sqlite)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        shown = parsed.render_as_string(hide_password=True)
         try:
             metadata.create_all(self.engine)
+            missing = _missing_columns(self.engine)
         except SQLAlchemyError as exc:
-            shown = parsed.render_as_string(hide_password=True)
             raise ConfigError(f"review.database_url: cannot open {shown}: {exc.__class__.__name__}: {exc}") from exc
+        if missing:
+            raise ConfigError(
+                f"review.database_url: {shown} was made by an older version ({'; '.join(missing)}): "
+                "move it aside to start a new one, or add the columns"
+            )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 POLL_MS = 20
 BATCH = 256
 EXPIRE_EVERY_S = 0.2
+RETRY_S = 0.5
 RESEND_S = 2.0
 Notify = Callable[[str, dict[str, object]], None]
 
@@ -111,6 +112,7 @@ class LinkServer:
         self.notify = notify
         self.stations: dict[str, StationSeen] = {}
         self.endpoint = ""  # the bound address, with the port ZeroMQ picked for `:*`
+        self.problem: str | None = None  # the last failure to store or send, while it lasts
         self._public, self._secret = ensure_keypair(keys_dir, SERVER)
         (keys_dir / STATIONS).mkdir(parents=True, exist_ok=True)
         self._sent: dict[str, float] = {}
@@ -156,13 +158,19 @@ class LinkServer:
         next_expire = 0.0
         try:
             while not self._stop.is_set():
-                if socket.poll(POLL_MS):
-                    self._receive(socket)
-                now = time.monotonic()
-                if now >= next_expire:
-                    self._expire()
-                    self._send_verdicts(socket)
-                    next_expire = now + EXPIRE_EVERY_S
+                try:
+                    if socket.poll(POLL_MS):
+                        self._receive(socket)
+                    now = time.monotonic()
+                    if now >= next_expire:
+                        self._expire()
+                        self._send_verdicts(socket)
+                        next_expire = now + EXPIRE_EVERY_S
+                    self.problem = None
+                except Exception as exc:  # unacknowledged messages come again: keep serving, say why
+                    self.problem = f"{type(exc).__name__}: {exc}"
+                    log.exception("link: storing or sending failed; stations will resend")
+                    self._stop.wait(RETRY_S)
         finally:
             socket.close(linger=0)
             auth.stop()

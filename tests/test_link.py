@@ -9,11 +9,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import ColumnElement, func, select
 
 from inspection.config import StationConfig
+from inspection.errors import ConfigError
 from inspection.link.keys import STATIONS
 from inspection.station.build import run_station
 from review_ui import items
@@ -153,3 +155,34 @@ def test_two_stations_feed_one_review_server_on_each_database(tmp_path: Path, da
     finally:
         link.close()
         database.close()
+
+
+def test_a_review_database_from_an_older_schema_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    Database(url).close()
+    old = sqlite3.connect(tmp_path / "review.db")
+    old.execute("ALTER TABLE review_verdicts DROP COLUMN second_by")
+    old.commit()
+    old.close()
+    with pytest.raises(ConfigError, match=r"older version \(table review_verdicts lacks second_by\).*move it aside"):
+        Database(url)
+
+
+def test_the_link_server_keeps_serving_when_storing_fails(
+    tmp_path: Path, server: tuple[LinkServer, list[tuple[str, dict[str, object]]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed batch is not acknowledged, so the station sends it again; the server must not die meanwhile."""
+    link, _ = server
+    real = items.add_items
+    failures = [1]
+
+    def flaky(connection: Any, batch: list[items.Stored]) -> set[str]:
+        if failures and batch:
+            failures.pop()
+            raise RuntimeError("disk full")
+        return real(connection, batch)
+
+    monkeypatch.setattr(items, "add_items", flaky)
+    run_station(station_config(tmp_path, link.endpoint), threading.Event(), max_parts=10)
+    wait_for(lambda: count(link.database) == 10)
+    assert not failures and link.problem is None
