@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from review_ui.db import Database
+
 POSTGRES_ENV = "INSPECTION_TEST_POSTGRES_URL"
 
 
@@ -33,3 +35,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The review server's database on `database_url`, closed after the test."""
+    db = Database(database_url)
+    yield db
+    db.close()

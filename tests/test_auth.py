@@ -77,13 +77,6 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def app(tmp_path: Path, database: Database, clock: FakeClock) -> FastAPI:
     app = create_app(config(tmp_path), database)
     app.state.auth.clock = clock

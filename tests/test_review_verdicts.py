@@ -30,13 +30,6 @@ JOIN_S = 60.0
 T = TypeVar("T")
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.close()
-
-
 def add_pending(database: Database, part_id: str = "s1-1", *, verdict: str = "reject", window_s: float = 60.0) -> str:
     """A review item as a station sends it: waiting for a human until `window_s` from now."""
     now = dt.datetime.now(dt.UTC)
