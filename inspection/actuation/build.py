@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 
 from inspection.actuation.driver import GateDriver
+from inspection.actuation.encoder import ModbusPosition, PositionSource, SimulatedPosition
 from inspection.actuation.logging_driver import LoggingDriver
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import (
     ActuatorConfig,
     DriverConfig,
     LoggingDriverConfig,
+    ModbusCounterSource,
     ModbusDriverConfig,
     OpcUaDriverConfig,
+    SimulatedCounterSource,
 )
 from inspection.config.station import PolicyConfig
 
@@ -39,8 +42,23 @@ def build_driver(config: DriverConfig) -> GateDriver:
             return OpcUaDriver(config)
 
 
+def build_position(config: ActuatorConfig, driver: GateDriver) -> PositionSource | None:
+    """The encoder's position source, when the line has one; a Modbus counter shares the gate's connection."""
+    if (encoder := config.line.encoder) is None:
+        return None
+    match encoder.source:
+        case SimulatedCounterSource():
+            return SimulatedPosition(encoder.counts_per_mm, encoder.source.speed_mm_s, encoder.source.start_counts)
+        case ModbusCounterSource():
+            from inspection.actuation.modbus_driver import ModbusDriver  # noqa: PLC0415
+
+            assert isinstance(driver, ModbusDriver)  # the config's validator requires the modbus driver
+            return ModbusPosition(driver, encoder.source.address, encoder.source.word_order == "high_first")
+
+
 def build_scheduler(config: ActuatorConfig, record: Record, alarm: Alarm = log_alarm) -> GateScheduler:
-    return GateScheduler(config, build_driver(config.driver), record, alarm).start()
+    driver = build_driver(config.driver)
+    return GateScheduler(config, driver, record, alarm, position=build_position(config, driver)).start()
 
 
 def gate_policy(actuator: ActuatorConfig, policy: PolicyConfig) -> PolicyConfig:

@@ -53,6 +53,18 @@ class ModbusDriver:
     def read_inputs(self) -> Mapping[InputName, bool]:
         return {name: self._read(spec) == spec.active_when for name, spec in self._inputs.items()}
 
+    def read_counter(self, address: int, high_first: bool) -> int:
+        """A 32-bit counter from two input registers (an encoder position); raises DriverError."""
+        self._require()
+        try:
+            reply = self._client.read_input_registers(address, count=2, device_id=self.config.unit_id)
+        except (ModbusException, OSError) as exc:
+            raise self._lost(f"reading input registers {address}-{address + 1}: {exc}") from exc
+        if reply.isError():
+            raise DriverError(f"reading input registers {address}-{address + 1}: the device answered {reply}")
+        high, low = reply.registers if high_first else reversed(reply.registers)
+        return (high << 16) | low
+
     def close(self) -> None:
         self._connected = False
         self._client.close()  # type: ignore[no-untyped-call]

@@ -2,7 +2,9 @@
 
 `submit` and `passed` are called on the station's hot path: they only push onto a heap. The
 scheduler thread sleeps until the next fire time (arrival - lead), carries out the gate plan,
-and records exactly one `ActuatorResult` per part. Driver I/O other than a due pulse (input
+and records exactly one `ActuatorResult` per part. With an encoder (`[actuator.line.encoder]`) parts
+wait in a position-ordered FIFO (encoder.py) and join the heap once the belt's speed says when
+they fire. Driver I/O other than a due pulse (input
 polls, reconnects) happens only when the next fire time is further away than one I/O can take.
 """
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from inspection.actuation.driver import Backoff, DriverError, GateDriver, Output
+from inspection.actuation.encoder import PositionSource, Tracker
 from inspection.actuation.gate import Action, Outcome, plan
 from inspection.actuation.plant import Awaiting, Plant
 from inspection.actuation.timing import COARSE_MARGIN_NS, wait_until
@@ -56,7 +59,10 @@ class GateScheduler:
         record: Record,
         alarm: Alarm,
         clock: Callable[[], int] = time.monotonic_ns,
+        *,
+        position: PositionSource | None = None,
     ) -> None:
+        """position: the belt position source, required when the config has an encoder."""
         self.config = config
         self.driver = driver
         self._record = record
@@ -79,10 +85,20 @@ class GateScheduler:
         self.cannot_reject: str | None = None  # why the station cannot reject; None while it can
         self.counts: Counter[str] = Counter()  # outcomes
         self.alarms: Counter[str] = Counter()  # by kind
+        self._tracker: Tracker[PartAtGate] | None = None
+        if (encoder := config.line.encoder) is not None:
+            if position is None:
+                raise ValueError("[actuator.line.encoder] is set: the scheduler needs its position source")
+            self._tracker = Tracker(encoder, position, self._lead_ns, COARSE_MARGIN_NS)
         self._thread = threading.Thread(target=self._run, name="gate-scheduler", daemon=True)
 
     def start(self) -> GateScheduler:
         self._connect(self._clock())
+        if self._tracker is not None:
+            try:
+                self._tracker.start(self._clock())
+            except DriverError as exc:
+                self._lost(f"reading the encoder: {exc}")
         self._thread.start()
         return self
 
@@ -105,6 +121,9 @@ class GateScheduler:
         self.driver.close()
 
     def _add(self, arrival_ns: int, part: PartAtGate) -> None:
+        if self._tracker is not None:
+            self._tracker.add(arrival_ns, part)  # the scheduler thread picks it up at its next position read
+            return
         event = Event(arrival_ns - self._lead_ns, next(self._order), part)
         with self._cond:
             heapq.heappush(self._events, event)
@@ -118,15 +137,21 @@ class GateScheduler:
             with self._cond:
                 head = self._events[0].due_ns if self._events else None
                 stop_at = self._stop_at_ns
-            if stop_at is not None and (head is None or head > stop_at) and not self._confirming(stop_at):
-                break
             now = self._clock()
+            idle = head is None or head > (stop_at or 0)
+            if stop_at is not None and idle and not self._confirming(stop_at) and not self._tracking(now, stop_at):
+                break
+            if self._tracker is not None and now >= self._tracker.next_poll_ns:
+                self._track(self._tracker, now)
+                continue
             self._confirmations_due(now)
             if head is None or head - now > self._io_guard_ns or now - self._next_poll_ns > 10 * self._poll_ns:
                 self._housekeeping(now)
                 now = self._clock()
             if head is None or head - now > COARSE_MARGIN_NS:
                 wake = self._next_poll_ns if head is None else min(head - COARSE_MARGIN_NS, self._next_poll_ns)
+                if self._tracker is not None:
+                    wake = min(wake, self._tracker.next_poll_ns)
                 with self._cond:  # unless a part or close() came in since `head` was read
                     unchanged = (self._events[0].due_ns if self._events else None) == head
                     if unchanged and self._stop_at_ns == stop_at:
@@ -136,6 +161,22 @@ class GateScheduler:
             for event in self._due(self._clock()):
                 self._handle(event)
         self._shut_down()
+
+    def _track(self, tracker: Tracker[PartAtGate], now_ns: int) -> None:
+        """Reads the belt position; parts due before the next read join the time heap."""
+        try:
+            due = tracker.poll(now_ns)
+        except DriverError as exc:
+            if self._driver_problem is None:  # once: each failure would push the reconnect back
+                self._lost(f"reading the encoder: {exc}")
+            return
+        with self._cond:
+            for fire_ns, part in due:
+                heapq.heappush(self._events, Event(fire_ns, next(self._order), part))
+
+    def _tracking(self, now_ns: int, until_ns: int) -> bool:
+        """Parts still wait for the belt, and the drain time has not run out."""
+        return self._tracker is not None and len(self._tracker) > 0 and now_ns < until_ns
 
     def _confirming(self, until_ns: int) -> bool:
         """A part waits for the bin's confirmation, and its window closes before `until_ns`."""
@@ -210,9 +251,11 @@ class GateScheduler:
             if now_ns >= self._backoff.next_ns:
                 self._connect(now_ns)
             return
-        if not self.driver.inputs or now_ns < self._next_poll_ns:
+        if now_ns < self._next_poll_ns:
             return
-        self._next_poll_ns = now_ns + self._poll_ns
+        self._next_poll_ns = now_ns + self._poll_ns  # also without inputs: the idle loop sleeps until then
+        if not self.driver.inputs:
+            return
         try:
             inputs = self.driver.read_inputs()
         except DriverError as exc:
@@ -265,6 +308,8 @@ class GateScheduler:
     def _shut_down(self) -> None:
         with self._cond:
             left, self._events = self._events, []
+        if self._tracker is not None:
+            left += [Event(fire_ns, next(self._order), part) for fire_ns, part in self._tracker.drain()]
         left.sort()
         for event in left:
             if event.part is None:

@@ -12,19 +12,67 @@ from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
 
 
+class ModbusCounterSource(StrictModel):
+    """A 32-bit encoder counter in two input registers, read through the configured Modbus driver."""
+
+    kind: Literal["modbus"] = "modbus"
+    address: int = Field(ge=0, le=65534, description="0-based address of the first of the two input registers")
+    word_order: Literal["high_first", "low_first"] = Field(
+        default="high_first", description="which register holds the counter's high 16 bits"
+    )
+
+
+class SimulatedCounterSource(StrictModel):
+    """A belt that advances at a set speed (tests and the demo can pause it or change its speed)."""
+
+    kind: Literal["simulated"] = "simulated"
+    speed_mm_s: float = Field(default=200.0, ge=0, description="belt speed at start")
+    start_counts: int = Field(
+        default=0, ge=0, lt=2**32, description="the counter's first value (near 2**32 to exercise wrap-around)"
+    )
+
+
+class EncoderConfig(StrictModel):
+    """Tracking by belt position: a part's gate position is its position at capture + distance_mm."""
+
+    counts_per_mm: float = Field(gt=0, description="encoder counts per mm of belt travel")
+    distance_mm: float = Field(gt=0, description="camera's field of view to the reject gate")
+    max_speed_mm_s: float = Field(
+        gt=0, description="fastest belt speed: distance_mm at this speed is the time the station has to decide"
+    )
+    poll_ms: float = Field(default=5.0, gt=0, le=100, description="how often the scheduler reads the position")
+    stopped_below_mm_s: float = Field(
+        default=1.0, gt=0, description="slower than this the belt counts as stopped: pending parts are held"
+    )
+    source: Annotated[ModbusCounterSource | SimulatedCounterSource, Field(discriminator="kind")] = Field(
+        description="where the position comes from"
+    )
+
+    def travel_ms(self) -> float:
+        return self.distance_mm / self.max_speed_mm_s * 1e3
+
+
 class LineGeometry(StrictModel):
-    """Camera to gate at constant belt speed; unset, `policy.gate_delay_ms` is the travel time."""
+    """Camera to gate at constant belt speed, or by encoder; unset, `policy.gate_delay_ms` is the travel time."""
 
     distance_mm: float | None = Field(default=None, gt=0, description="camera's field of view to the reject gate")
     belt_speed_mm_s: float | None = Field(default=None, gt=0, description="belt speed")
+    encoder: EncoderConfig | None = Field(
+        default=None, description="track parts by belt position (a belt that stops or changes speed)"
+    )
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> LineGeometry:
         if (self.distance_mm is None) != (self.belt_speed_mm_s is None):
             raise ValueError("set both distance_mm and belt_speed_mm_s, or neither")
+        if self.encoder is not None and self.distance_mm is not None:
+            raise ValueError("with an encoder, set the distance in [actuator.line.encoder] only")
         return self
 
     def travel_ms(self) -> float | None:
+        """With an encoder: the shortest travel (at max speed), the decision deadline the station works to."""
+        if self.encoder is not None:
+            return self.encoder.travel_ms()
         if self.distance_mm is None or self.belt_speed_mm_s is None:
             return None
         return self.distance_mm / self.belt_speed_mm_s * 1e3
@@ -219,6 +267,13 @@ class ActuatorConfig(StrictModel):
         description="production needs a passed `inspection actuator self-test` this recent (e.g. 12 for a shift); "
         "none: not required",
     )
+
+    @model_validator(mode="after")
+    def _modbus_encoder_needs_modbus(self) -> ActuatorConfig:
+        encoder = self.line.encoder
+        if encoder is not None and encoder.source.kind == "modbus" and not isinstance(self.driver, ModbusDriverConfig):
+            raise ValueError("an encoder with source.kind = 'modbus' is read through driver.kind = 'modbus'")
+        return self
 
     @model_validator(mode="after")
     def _accept_needs_device_pulse(self) -> ActuatorConfig:
