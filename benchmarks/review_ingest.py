@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import re
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -56,16 +56,24 @@ def pictures() -> tuple[bytes, bytes]:
     )
 
 
-class Station(threading.Thread):
-    """Sends review items at `rate` per second over the link and records when each is acknowledged."""
+class Station(multiprocessing.Process):
+    """Sends review items at `rate` per second over the link and records when each is acknowledged.
+
+    A process of its own, like a real station: in the clients' process its GIL inflated both sides' latency.
+    """
 
     def __init__(self, endpoint: str, keys_dir: Path, rate: float) -> None:
         super().__init__(daemon=True)
         self.endpoint, self.keys_dir, self.rate = endpoint, keys_dir, rate
-        self.sending = threading.Event()
-        self.stop = threading.Event()
-        self.sent: dict[str, float] = {}
+        self.sending = multiprocessing.Event()
+        self.stop = multiprocessing.Event()
+        self._results, self._sink = multiprocessing.Pipe(duplex=False)
         self.ack_ms: list[float] = []
+
+    def collect(self) -> None:
+        """After `stop`: the acknowledgement latencies measured in the child."""
+        self.ack_ms = self._results.recv()
+        self.join()
 
     def run(self) -> None:
         public, secret = ensure_keypair(self.keys_dir, "bench-line")
@@ -77,23 +85,26 @@ class Station(threading.Thread):
         sock.setsockopt(zmq.IDENTITY, b"bench-line")
         sock.connect(self.endpoint)
         frame, heatmap = pictures()
+        sent: dict[str, float] = {}
+        ack_ms: list[float] = []
         seq, next_at = 0, time.monotonic()
         while not self.stop.is_set():
             while sock.poll(0):
                 message = decode(sock.recv_multipart()[0])
                 if isinstance(message, AckMessage):
                     now = time.monotonic()
-                    self.ack_ms += [(now - self.sent.pop(i)) * 1e3 for i in message.ids if i in self.sent]
+                    ack_ms += [(now - sent.pop(i)) * 1e3 for i in message.ids if i in sent]
             if self.sending.is_set() and time.monotonic() >= next_at:
                 seq += 1
                 sock.send_multipart([encode(self.item(seq)), b"frame", frame, b"heatmap", heatmap])
-                self.sent[f"bench-line-{seq}"] = time.monotonic()
+                sent[f"bench-line-{seq}"] = time.monotonic()
                 next_at += 1 / self.rate
             elif not self.sending.is_set():
                 next_at = time.monotonic()
             time.sleep(0.001)
         sock.close(0)
         context.term()
+        self._sink.send(ack_ms)
 
     def item(self, seq: int) -> DecisionMessage:
         part = f"bench-line-{seq}"
@@ -213,7 +224,7 @@ def main() -> None:
             time.sleep(1.0)
             elapsed = time.monotonic() - started
             station.stop.set()
-            station.join()
+            station.collect()
         finally:
             server.terminate()
             server.wait(30)
