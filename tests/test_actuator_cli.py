@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from inspection.actuation.logging_driver import LoggingDriver
 from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.process import GateProcess
+from inspection.actuation.scheduler import GateScheduler
 from inspection.actuation.sim_plc import SimPlc
 from inspection.cli import main
 from inspection.config import load_config
@@ -133,3 +135,20 @@ def test_the_logging_gate_records_one_result_per_part_without_timing_anything(ga
         ("p", outcomes[1], "human", 50_000_000),
     ]
     assert all("no gate output" in r.reason for r in results)
+
+
+def test_opcua_gates_take_their_poll_and_back_off_from_the_config() -> None:
+    config = ActuatorConfig.model_validate(
+        {
+            "driver": {
+                "kind": "opcua",
+                "endpoint": "opc.tcp://127.0.0.1:4840",
+                "gate": "ns=2;s=Gate",
+                "poll_ms": 25,
+                "backoff_s": [0.5, 9.0],
+            }
+        }
+    )
+    scheduler = GateScheduler(config, LoggingDriver(), lambda result: None, lambda kind, message: None)
+    assert scheduler._poll_ns == 25_000_000
+    assert (scheduler._backoff.first_ns, scheduler._backoff.longest_ns) == (500_000_000, 9_000_000_000)

@@ -25,7 +25,7 @@ from inspection.actuation.encoder import PositionSource, Tracker
 from inspection.actuation.gate import Action, Outcome, plan
 from inspection.actuation.plant import Awaiting, Plant
 from inspection.actuation.timing import COARSE_MARGIN_NS, wait_until
-from inspection.config.actuation import ActuatorConfig, ModbusDriverConfig
+from inspection.config.actuation import ActuatorConfig, ModbusDriverConfig, OpcUaDriverConfig
 from inspection.contracts import ActuatorCommand, ActuatorResult
 
 log = logging.getLogger(__name__)
@@ -72,9 +72,9 @@ class GateScheduler:
         self._width_ns = round(config.pulse_width_ms * 1e6)
         self._tolerance_ns = round(config.late_tolerance_ms * 1e6)
         self._io_guard_ns = round(driver.io_timeout_s * 1e9) + COARSE_MARGIN_NS
-        modbus = config.driver if isinstance(config.driver, ModbusDriverConfig) else None
-        self._poll_ns = round((modbus.poll_ms if modbus else 10.0) * 1e6)
-        self._backoff = Backoff(*(modbus.backoff_s if modbus else (0.2, 5.0)))
+        plc = config.driver if isinstance(config.driver, ModbusDriverConfig | OpcUaDriverConfig) else None
+        self._poll_ns = round((plc.poll_ms if plc else 10.0) * 1e6)
+        self._backoff = Backoff(*(plc.backoff_s if plc else (0.2, 5.0)))
         self._plant = Plant(round(config.confirmation_window_ms * 1e6))
         self._events: list[Event] = []
         self._order = itertools.count()

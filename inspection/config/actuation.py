@@ -202,6 +202,10 @@ class OpcUaDriverConfig(StrictModel):
     password_env: str | None = Field(
         default=None, description="name of the environment variable holding the password (never the password itself)"
     )
+    backoff_s: tuple[float, float] = Field(
+        default=(0.2, 5.0), description="first and longest wait between reconnect attempts"
+    )
+    poll_ms: float = Field(default=10.0, gt=0, le=1_000, description="how often inputs are read")
     timeout_s: float = Field(default=0.1, gt=0, le=5, description="longest wait for one read or write")
     connect_timeout_s: float = Field(
         default=1.0,
