@@ -28,6 +28,7 @@ from inspection.link.messages import (
     DecisionMessage,
     DispositionMessage,
     HealthMessage,
+    SettingsMessage,
     StationSettings,
     VerdictMessage,
     decode,
@@ -268,25 +269,17 @@ class LinkServer:
         with self.database.engine.connect() as connection:
             pending = items.undelivered(connection)
             changes = station_store.undelivered(connection)
+        outgoing: list[tuple[str, SettingsMessage | VerdictMessage]] = [(c.station_id, c) for c in changes]
+        outgoing += [
+            (r["station_id"], VerdictMessage(**{k: r[k] for k in ("id", "part_id", "verdict", "by", "reason", "utc")}))
+            for r in pending
+        ]
         now = time.monotonic()
-        for change in changes:
-            if now - self._sent.get(change.id, -RESEND_S) >= RESEND_S and self._send(
-                socket, change.station_id.encode(), encode(change)
+        for station, message in outgoing:
+            if now - self._sent.get(message.id, -RESEND_S) >= RESEND_S and self._send(
+                socket, station.encode(), encode(message)
             ):
-                self._sent[change.id] = now
-        for row in pending:
-            if now - self._sent.get(row["id"], -RESEND_S) < RESEND_S:
-                continue
-            message = VerdictMessage(
-                id=row["id"],
-                part_id=row["part_id"],
-                verdict=row["verdict"],
-                by=row["by"],
-                reason=row["reason"],
-                utc=row["utc"],
-            )
-            if self._send(socket, row["station_id"].encode(), encode(message)):
-                self._sent[row["id"]] = now
+                self._sent[message.id] = now
 
     def _send(self, socket: zmq.Socket[bytes], identity: bytes, body: bytes) -> bool:
         try:

@@ -17,6 +17,7 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Literal
 
+from inspection.actuation.build import build_scheduler, log_alarm
 from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import ActuatorConfig, LoggingDriverConfig
@@ -105,8 +106,6 @@ class GateProcess:
 
 def serve(config_json: str, commands: Connection, events: Connection, parent_pid: int) -> None:
     """The child: one scheduler and its driver, fed from the pipe until `close`."""
-    from inspection.actuation.build import build_scheduler  # noqa: PLC0415 - only the child needs the drivers
-
     die_with_parent(parent_pid)
     _realtime()
     config = ActuatorConfig.model_validate_json(config_json)
@@ -159,8 +158,6 @@ def _realtime() -> None:
 
 def start_gate(config: ActuatorConfig, record: Record) -> GateProcess | LoggingGate:
     """A real gate gets its own process; the logging driver has nothing to time (see logging_gate.py)."""
-    from inspection.actuation.build import log_alarm  # noqa: PLC0415 - avoids an import cycle
-
     if isinstance(config.driver, LoggingDriverConfig):
         return LoggingGate(config, record)
     return GateProcess(config, record, log_alarm)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
+from inspection.config.kinds import kind_or
 from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
 
@@ -227,20 +228,13 @@ class OpcUaDriverConfig(StrictModel):
         return self
 
 
-def _kind(value: object) -> str | None:
-    """An [actuator.driver] section without `kind` is the logging driver, the default."""
-    if isinstance(value, dict):
-        return str(value.get("kind", "logging"))
-    return getattr(value, "kind", None)
-
-
 # GenICam output drivers join this union with their own `kind`.
 DriverConfig = Annotated[
     Annotated[LoggingDriverConfig, Tag("logging")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
     | Annotated[OpcUaDriverConfig, Tag("opcua")],
     Discriminator(
-        _kind,
+        kind_or("logging"),  # an [actuator.driver] section without `kind` is the logging driver
         custom_error_type="driver_kind",
         custom_error_message="actuator.driver.kind must be 'logging' (the default), 'modbus' or 'opcua'",
     ),

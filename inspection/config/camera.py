@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag
 
+from inspection.config.kinds import kind_or
 from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
 
@@ -85,19 +86,12 @@ class GenicamSourceConfig(StrictModel):
     )
 
 
-def _kind(value: object) -> str | None:
-    """A [camera] section without `kind` is the simulated line, the default source."""
-    if isinstance(value, dict):
-        return str(value.get("kind", "simulated"))
-    return getattr(value, "kind", None)
-
-
 SourceConfig = Annotated[
     Annotated[SimulatedSourceConfig, Tag("simulated")]
     | Annotated[FolderSourceConfig, Tag("folder")]
     | Annotated[GenicamSourceConfig, Tag("genicam")],
     Discriminator(
-        _kind,
+        kind_or("simulated"),  # a [camera] section without `kind` is the simulated line
         custom_error_type="camera_kind",
         custom_error_message="camera.kind must be 'simulated' (the default), 'folder' or 'genicam'",
     ),

@@ -111,7 +111,6 @@ class StationLink:
                 if now >= next_heartbeat:
                     self._send(socket, [encode(self._health())])
                     next_heartbeat = now + HEARTBEAT_S
-                self.store.on_commit.clear()
                 self._send_outbox(socket, outbox)
         finally:
             outbox.close()

@@ -152,7 +152,6 @@ class DecisionStore:
         self.committed = 0  # decisions
         self.problem: str | None = None  # why the last commit failed; None while commits succeed
         self.outbox_dropped = 0  # plain decisions the server never got because the backlog was full
-        self.on_commit = threading.Event()  # set after every commit: the link looks at the outbox
         self._queued = 0
         self._written = 0  # writes committed, in queue order: `durable(mark)` tells when one is on disk
         self._count_lock = threading.Lock()
@@ -313,7 +312,6 @@ class DecisionStore:
             if batch:
                 self.committed += sum(1 for _, decision in batch if decision)
                 self._written += len(batch)
-                self.on_commit.set()
                 commits += 1
                 if commits % 64 == 0:
                     self._trim_outbox()
