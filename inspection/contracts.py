@@ -17,7 +17,9 @@ class Region(StrictModel):
     height: int = Field(ge=1, description="bbox height, frame px")
     area_px: float = Field(ge=0, description="defect area, frame px")
     peak: float = Field(description="highest defect-map value in the region")
-    area_mm2: float | None = Field(default=None, description="area on the part, once the camera is calibrated")
+    width_mm: float | None = Field(default=None, description="bbox width on the part, once a scale is calibrated")
+    height_mm: float | None = Field(default=None, description="bbox height on the part, once a scale is calibrated")
+    area_mm2: float | None = Field(default=None, description="area on the part, once a scale is calibrated")
 
 
 class Decision(StrictModel):

@@ -27,3 +27,7 @@ class ImageError(InspectionError):
 
 class CameraError(InspectionError):
     """A camera, its producer or one of its features cannot be used as configured."""
+
+
+class GoldenSampleError(InspectionError):
+    """A golden sample was misjudged: the station must not run production until someone looks."""

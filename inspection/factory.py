@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calibration.correction import load_calibration
 from inspection.config import StationConfig
 from inspection.golden import require_golden
 from inspection.inspector import Inspector
@@ -20,4 +21,5 @@ def load_runtime(config: StationConfig) -> ModelRuntime:
 
 def build_inspector(config: StationConfig, runtime: ModelRuntime | None = None) -> Inspector:
     runtime = runtime or load_runtime(config)
-    return Inspector(runtime, config.thresholds.resolve(runtime.card.thresholds), config.station_id)
+    calibration = load_calibration(config.calibration)
+    return Inspector(runtime, config.thresholds.resolve(runtime.card), config.station_id, calibration)

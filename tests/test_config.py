@@ -13,7 +13,7 @@ from inspection.config import StationConfig, load_config, validate_config
 from inspection.config.loader import ConfigFileError, ConfigIssue
 from inspection.config.station import ThresholdsConfig
 from inspection.errors import ConfigError
-from inspection.model_card import Roi, Thresholds
+from inspection.model_card import Roi, Thresholds, card_path_for, load_card
 from inspection.paths import BUNDLED_MODEL
 
 GOOD_TOML = """\
@@ -408,14 +408,15 @@ def test_config_check_of_a_good_file_exits_0(tmp_path: Path, name: str, text: st
 # --- ThresholdsConfig.resolve ---------------------------------------------------------------------
 
 CARD_THRESHOLDS = Thresholds(version="card-1", pass_below=0.3, reject_above=0.6, region_threshold=0.5, min_region_px=9)
+CARD = load_card(card_path_for(BUNDLED_MODEL)).model_copy(update={"thresholds": CARD_THRESHOLDS})
 
 
 def test_resolve_without_overrides_is_the_card() -> None:
-    assert ThresholdsConfig().resolve(CARD_THRESHOLDS) == CARD_THRESHOLDS
+    assert ThresholdsConfig().resolve(CARD) == CARD_THRESHOLDS
 
 
 def test_resolve_merges_overrides_over_the_card() -> None:
-    resolved = ThresholdsConfig(version="site-7", reject_above=0.8, region_threshold=0.25).resolve(CARD_THRESHOLDS)
+    resolved = ThresholdsConfig(version="site-7", reject_above=0.8, region_threshold=0.25).resolve(CARD)
     assert resolved == Thresholds(
         version="site-7", pass_below=0.3, reject_above=0.8, region_threshold=0.25, min_region_px=9
     )
@@ -424,9 +425,9 @@ def test_resolve_merges_overrides_over_the_card() -> None:
 def test_resolve_rejects_a_pair_inverted_by_an_override() -> None:
     override = ThresholdsConfig(version="site-7", pass_below=0.7)  # valid alone, above the card's 0.6
     with pytest.raises(ValidationError, match="pass_below"):
-        override.resolve(CARD_THRESHOLDS)
+        override.resolve(CARD)
     with pytest.raises(ValidationError, match="pass_below"):
-        ThresholdsConfig(version="x", reject_above=0.1).resolve(CARD_THRESHOLDS)
+        ThresholdsConfig(version="x", reject_above=0.1).resolve(CARD)
 
 
 def test_thresholds_config_rejects_an_inverted_pair_directly() -> None:

@@ -13,6 +13,7 @@ from inspection import __version__
 from inspection.cli.actuator_cmd import actuator
 from inspection.cli.audit_cmd import audit
 from inspection.cli.bench_cmd import bench
+from inspection.cli.calibrate_cmd import calibrate
 from inspection.cli.camera_cmd import camera
 from inspection.cli.config_cmd import config
 from inspection.cli.model_cmd import model
@@ -22,6 +23,7 @@ from inspection.cli.run_cmd import run
 from inspection.cli.sim_cmd import sim
 from inspection.cli.status_cmd import status
 from inspection.cli.users_cmd import users
+from inspection.cli.verify_cmd import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +39,7 @@ def main(verbose: bool) -> None:
 main.add_command(actuator)
 main.add_command(audit)
 main.add_command(bench)
+main.add_command(calibrate)
 main.add_command(camera)
 main.add_command(config)
 main.add_command(model)
@@ -46,3 +49,4 @@ main.add_command(replay)
 main.add_command(review)
 main.add_command(run)
 main.add_command(users)
+main.add_command(verify)

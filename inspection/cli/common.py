@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from inspection.config import StationConfig, load_config
-from inspection.errors import GoldenDriftError, InspectionError
+from inspection.errors import GoldenDriftError, GoldenSampleError, InspectionError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -40,7 +40,7 @@ def exits_on_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except GoldenDriftError as exc:
+        except (GoldenDriftError, GoldenSampleError) as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_FAILED)
         except InspectionError as exc:

@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from inspection.config.actuation import ActuatorConfig
+from inspection.config.calibration import CalibrationConfig
 from inspection.config.camera import SimulatedSourceConfig, SourceConfig
 from inspection.config.paths import ConfigPath
 from inspection.config.review import LinkConfig, ReviewConfig
-from inspection.model_card import Roi, Thresholds
+from inspection.model_card import ModelCard, Roi, Thresholds
 from inspection.paths import BUNDLED_MODEL
 from inspection.strict import StrictModel
 
@@ -35,6 +36,9 @@ class PreprocessConfig(StrictModel):
 class ThresholdsConfig(StrictModel):
     """Overrides of the card's default thresholds; a changed pair needs its own version."""
 
+    file: ConfigPath | None = Field(
+        default=None, description="thresholds file from `inspection calibrate thresholds` (its id is the version)"
+    )
     version: str | None = Field(default=None, description="name of this threshold set, recorded with every decision")
     pass_below: float | None = Field(default=None, ge=0.0, le=1.0, description="scores below this pass")
     reject_above: float | None = Field(default=None, ge=0.0, le=1.0, description="scores at or above this reject")
@@ -45,14 +49,20 @@ class ThresholdsConfig(StrictModel):
         if self.pass_below is not None and self.reject_above is not None and self.pass_below > self.reject_above:
             raise ValueError(f"pass_below ({self.pass_below}) must be <= reject_above ({self.reject_above})")
         changed = (self.pass_below, self.reject_above, self.region_threshold) != (None, None, None)
+        if self.file is not None and (changed or self.version):
+            raise ValueError("a thresholds file sets the thresholds and their version; remove the other keys")
         if changed and not self.version:
             raise ValueError("overriding thresholds needs a version, so decisions can be traced to them")
         return self
 
-    def resolve(self, card: Thresholds) -> Thresholds:
-        """The card's thresholds with these overrides applied (validated again as a pair)."""
-        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
-        return Thresholds.model_validate({**card.model_dump(), **overrides})
+    def resolve(self, card: ModelCard) -> Thresholds:
+        """The thresholds file's, or the card's with these overrides applied (validated again as a pair)."""
+        if self.file is not None:
+            from calibration.thresholds_file import load_thresholds  # noqa: PLC0415 - only configs that use one
+
+            return load_thresholds(self.file, card.sha256)
+        overrides = {k: v for k, v in self.model_dump(exclude={"file"}).items() if v is not None}
+        return Thresholds.model_validate({**card.thresholds.model_dump(), **overrides})
 
 
 class RetentionConfig(StrictModel):
@@ -109,6 +119,10 @@ class MonitoringConfig(StrictModel):
 
 
 class StationConfig(StrictModel):
+    mode: Literal["commissioning", "production"] = Field(
+        default="commissioning",
+        description="production refuses to start without golden samples judged right (calibration.golden)",
+    )
     station_id: str = Field(
         default="station-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="unique name of this station"
     )
@@ -123,6 +137,18 @@ class StationConfig(StrictModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="metrics and health endpoint")
     link: LinkConfig = Field(default_factory=LinkConfig, description="the station's link to the review server")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="the review server")
+    calibration: CalibrationConfig = Field(
+        default_factory=CalibrationConfig, description="camera geometry, scale, image health, golden samples"
+    )
+
+    @model_validator(mode="after")
+    def _production_has_golden(self) -> StationConfig:
+        if self.mode == "production" and self.calibration.golden is None:
+            raise ValueError(
+                "mode = production needs calibration.golden (a folder of known good and bad samples checked at "
+                "start-up); add it, or use mode = commissioning while setting the station up"
+            )
+        return self
 
     @property
     def keys_dir(self) -> Path:

@@ -42,7 +42,7 @@ def write_outputs(options: ReplayOptions, stats: RunStats) -> tuple[Summary, Pat
     tmp.replace(out / "decisions.csv")
     card = card_of(options.config)
     challenger = card_of(options.challenger) if options.challenger else None
-    thresholds = options.config.thresholds.resolve(card.thresholds)
+    thresholds = options.config.thresholds.resolve(card)
     report = write_report(
         out,
         inspector=build_inspector(options.config),

@@ -66,7 +66,7 @@ def gallery_pictures(root: Path, summary: Summary, inspector: Inspector) -> dict
                 continue
             result = inspector.inspect(image, row.path)
             heatmap = result.output.heatmap if result.output else None
-            picture = overlay(image, result.decision, heatmap, inspector.runtime.card.input.roi)
+            picture = overlay(result.image, result.decision, heatmap, inspector.runtime.preprocess.spec.roi)
             ok, jpeg = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 85])
             if ok:
                 uris[row.path] = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
@@ -102,6 +102,7 @@ def write_report(
         card=card,
         challenger_card=challenger_card,
         thresholds=thresholds,
+        calibration_id=inspector.calibration.id,
         verdicts=VERDICTS,
         rate_names=RATE_NAMES,
         rates=summary.primary.rates(),

@@ -54,13 +54,22 @@ CSV_COLUMNS = (
     "reason",
     "score",
     "regions",
+    "largest_defect_mm2",
     "latency_ms",
     "model_id",
     "thresholds_version",
+    "calibration_id",
     "challenger_verdict",
     "challenger_score",
     "challenger_model_id",
 )
+
+
+def largest_mm2(decision: Decision | None) -> str:
+    """Area of the largest region on the part; empty without regions or without a scale calibration."""
+    if decision is None or not decision.regions or decision.regions[0].area_mm2 is None:
+        return ""
+    return f"{decision.regions[0].area_mm2:g}"
 
 
 def csv_record(row: ReplayRow) -> dict[str, object]:
@@ -75,9 +84,11 @@ def csv_record(row: ReplayRow) -> dict[str, object]:
         "reason": d.reason if d else "",
         "score": "" if d is None or d.score is None else f"{d.score:.6f}",
         "regions": ";".join(f"{r.x},{r.y},{r.width},{r.height},{r.area_px:g}" for r in d.regions) if d else "",
+        "largest_defect_mm2": largest_mm2(d),
         "latency_ms": d.latency_ms.get("total", "") if d else "",
         "model_id": d.model_id if d else "",
         "thresholds_version": d.thresholds_version if d else "",
+        "calibration_id": (d.calibration_id or "") if d else "",
         "challenger_verdict": c.verdict if c else "",
         "challenger_score": "" if c is None or c.score is None else f"{c.score:.6f}",
         "challenger_model_id": c.model_id if c else "",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from inspection.config import StationConfig
-from inspection.factory import load_runtime
+from inspection.factory import build_inspector
 from inspection.images import walk_image_files
 from inspection.labels import label_of
 from inspection.lifetime import process_context
@@ -73,10 +73,13 @@ class InProcessExecutor(Executor):
 def decision_id_of(config: StationConfig) -> str:
     """The id rows will carry, found by loading (and checking) the model once up front.
 
+    A decision depends on the model, the thresholds and the calibration files, so all three are in it.
     This also makes a bad model or config fail here, with its own message, before any worker starts.
     """
-    runtime = load_runtime(config)
-    return f"{runtime.model_id}/{config.thresholds.resolve(runtime.card.thresholds).version}"
+    inspector = build_inspector(config)
+    calibration = inspector.calibration.id
+    ids = (inspector.runtime.model_id, inspector.thresholds.version, *([calibration] if calibration else []))
+    return "/".join(ids)
 
 
 def replay(options: ReplayOptions) -> RunStats:

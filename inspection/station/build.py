@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from calibration.golden_report import save_report
+from calibration.golden_set import judge_golden, require_golden
 from camera.factory import build_source
 from camera.genicam.source import GenicamSource
 from inspection.actuation.build import drain_s, gate_policy
@@ -19,6 +21,7 @@ from inspection.actuation.process import GateProcess, start_gate
 from inspection.actuation.self_test import require_recent
 from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
+from inspection.errors import GoldenSampleError
 from inspection.factory import build_inspector
 from inspection.inspector import Inspector
 from inspection.link.keys import SERVER, authorize_station, ensure_keypair, load_public
@@ -26,6 +29,7 @@ from inspection.link.messages import HealthMessage, SettingsMessage
 from inspection.link.station_link import LinkKeys, StationLink
 from inspection.station.accounting import Snapshot
 from inspection.station.endpoint import Endpoint
+from inspection.station.image_health import ImageHealthWatch, start_watch
 from inspection.station.images import ImageStore
 from inspection.station.pipeline import Station, StationOptions
 from inspection.station.review_gate import ReviewGate
@@ -70,16 +74,38 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def check_golden(config: StationConfig, inspector: Inspector) -> None:
+    """Production refuses to start when a golden sample is misjudged; commissioning only warns."""
+    golden = config.calibration.golden
+    if golden is None:
+        return
+    report = judge_golden(golden.folder, inspector, golden.margin)
+    thresholds = inspector.thresholds
+    path, _ = save_report(report, config.storage.data_dir / "golden", thresholds.pass_below, thresholds.reject_above)
+    if report.ok:
+        log.info("golden check passed: %s (%s)", report.summary(), path)
+    elif config.mode == "production":
+        try:
+            require_golden(report)
+        except GoldenSampleError as exc:
+            raise GoldenSampleError(f"{exc} (report: {path})") from None
+    else:
+        log.warning("commissioning mode starts although the golden check failed: %s (%s)", report.summary(), path)
+
+
 def run_station(config: StationConfig, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
+    check_golden(config, inspectors[0])
     require_recent(config.storage.data_dir / DATABASE, config.actuator.self_test_max_age_h)
     store = DecisionStore(config.storage.data_dir / DATABASE)
     images: ImageStore | None = None
     actuator: GateProcess | LoggingGate | None = None
     review: ReviewGate | None = None
     link: StationLink | None = None
+    health: ImageHealthWatch | None = None
     policy = gate_policy(config.actuator, config.policy)
     try:
+        health = start_watch(config.calibration.health)
         actuator = start_gate(config.actuator, store.put_actuation)
         images = ImageStore(config.storage.data_dir / IMAGES, config.storage.images)
         keys = link_keys(config) if config.link.server else None
@@ -98,7 +124,9 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 policy=policy,
                 review_margin_ms=config.link.review_margin_ms,
             )
-            station = Station(options, source, inspectors, store, images=images, actuator=actuator, review=review)
+            station = Station(
+                options, source, inspectors, store, images=images, actuator=actuator, review=review, health=health
+            )
             gate = actuator
             station.monitor.gate_counts = lambda: dict(gate.counts)
             station.monitor.gate_alarms = lambda: dict(gate.alarms)
@@ -112,6 +140,8 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
                 log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
                 return station.run(stop, max_parts)
     finally:
+        if health is not None:
+            health.close()
         if review is not None:
             review.close()
         if actuator is not None:

@@ -27,10 +27,12 @@ class Health:
     model: str
     store: str
     link: str
+    image: str = "not configured"  # image health against the calibration reference: ok, warn: .., fail: ..
 
     @property
     def healthy(self) -> bool:
-        return all(value in ("ok", "not configured") for value in asdict(self).values())
+        """A warning is reported but still healthy: the line runs while someone looks."""
+        return all(value in ("ok", "not configured") or value.startswith("warn") for value in asdict(self).values())
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "healthy": self.healthy}
@@ -53,6 +55,7 @@ class StationMonitor(Collector):
         self.store_problem = store_problem
         self.camera_silence_s = camera_silence_s
         self.link_problem: Callable[[], str | None] | None = None  # set when a review link is configured
+        self.image_problem: Callable[[], str] | None = None  # set when an image-health reference is configured
         self.review_counts: Callable[[], dict[str, int]] = dict
         self.gate_counts: Callable[[], dict[str, int]] = dict  # set when a gate scheduler runs: outcome -> parts
         self.gate_alarms: Callable[[], dict[str, int]] = dict  # kind -> alarms raised
@@ -97,7 +100,8 @@ class StationMonitor(Collector):
         errors = snapshot.failsafe["model_error"] + snapshot.failsafe["internal_error"]
         model = "ok" if not errors else f"{errors} model errors since start"
         link = "not configured" if self.link_problem is None else (self.link_problem() or "ok")
-        return Health(camera, model, self.store_problem() or "ok", link)
+        image = "not configured" if self.image_problem is None else self.image_problem()
+        return Health(camera, model, self.store_problem() or "ok", link, image)
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
         s = self.accounting.snapshot()
@@ -140,6 +144,12 @@ class StationMonitor(Collector):
         for kind, count in sorted(self.gate_alarms().items()):
             alarms.add_metric([kind], count)
         yield alarms
+        image = self.health().image
+        yield GaugeMetricFamily(
+            "inspection_image_health",
+            "Image against its calibration reference: 0 ok (or not configured), 1 warn, 2 fail",
+            value=2 if image.startswith("fail") else int(image.startswith("warn")),
+        )
         yield GaugeMetricFamily(
             "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(self.health().healthy)
         )

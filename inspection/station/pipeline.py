@@ -26,6 +26,7 @@ from inspection.inspector import Inspector
 from inspection.preprocess import roi_box
 from inspection.station.accounting import Accounting, Snapshot
 from inspection.station.announce import announce_decision
+from inspection.station.image_health import ImageHealthWatch
 from inspection.station.images import ImageStore
 from inspection.station.monitoring import StationMonitor
 from inspection.station.policy import Actuator, LoggingActuator, needs_human, route
@@ -72,8 +73,10 @@ class Station:
         images: ImageStore | None = None,
         actuator: Actuator | None = None,
         review: ReviewGate | None = None,
+        health: ImageHealthWatch | None = None,
     ) -> None:
         self.options = options
+        self.health = health  # None: no image-health reference configured
         self.images = images
         self.actuator = actuator or LoggingActuator()
         self.review = review  # None: no review link; parts that need a human get the fail-safe
@@ -97,6 +100,8 @@ class Station:
         self.monitor = StationMonitor(
             self.accounting, info, self._queue.qsize, self._storage_problem, options.camera_silence_s
         )
+        if health is not None:
+            self.monitor.image_problem = health.problem
 
     def run(self, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
         """Runs until `stop` is set, the source ends or `max_parts` frames were acquired; then drains."""
@@ -148,6 +153,11 @@ class Station:
     def _admit(self, frame: Frame) -> None:
         part = self._new_part(frame, frame.host_ns)
         self.accounting.frame_acquired()
+        if self.health is not None:
+            self.health.offer(part.seq, frame.image)
+            if self.health.failsafe and self.health.failing:
+                self._finish(part, failsafe("image_health", self.health.problem()))
+                return
         try:
             self._queue.put_nowait(part)
         except queue.Full:
@@ -189,7 +199,7 @@ class Station:
                 self._finish(part, failsafe("deadline", f"decided {decision.verdict} {late_ms:.1f} ms too late"))
             else:
                 heatmap = None if inspection.output is None else inspection.output.heatmap
-                self._finish(part, decision, heatmap)
+                self._finish(part, decision, heatmap, inspection.image)
 
     def _watchdog(self, stop: threading.Event) -> None:
         while not stop.wait(self.options.watchdog_period_s):
@@ -210,7 +220,13 @@ class Station:
 
     # -- the one way a part gets its decision ---------------------------------------------------
 
-    def _finish(self, part: Part, outcome: Decision | Judgement, heatmap: np.ndarray | None = None) -> bool:
+    def _finish(
+        self,
+        part: Part,
+        outcome: Decision | Judgement,
+        heatmap: np.ndarray | None = None,
+        picture: np.ndarray | None = None,  # the frame as decided (calibration-corrected); default: as captured
+    ) -> bool:
         with self._lock:
             if part.decided:
                 self.accounting.late_result()
@@ -230,7 +246,8 @@ class Station:
         held = self.review is not None and needs_human(decision, self.options.policy)
         pictures: tuple[Path, ...] = ()
         if self.images is not None and part.frame is not None:
-            pictures = self.images.offer(part.seq, decision.verdict, decision.reason, part.frame.image, heatmap)
+            image = part.frame.image if picture is None else picture
+            pictures = self.images.offer(part.seq, decision.verdict, decision.reason, image, heatmap)
         announce = None
         if self.review is not None:
             box = None if heatmap is None or part.frame is None else self._heatmap_box(part.frame)

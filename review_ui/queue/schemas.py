@@ -22,6 +22,7 @@ class Item(BaseModel):
     regions: list[Region]
     model_id: str
     thresholds_version: str
+    calibration_id: str | None = Field(default=None, description="calibration files the station decided with")
     captured_utc: str
     deadline_utc: str = Field(description="a verdict after this is late: the station has applied its fail-safe")
     review: bool

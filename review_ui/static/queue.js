@@ -111,8 +111,9 @@
       ["Score", item.score == null ? "none" : item.score.toFixed(4)], ["Reason", item.reason || "—"],
       ["Station", item.station_id], ["Part", item.part_id],
       ["Model", item.model_id.slice(0, 12)], ["Thresholds", item.thresholds_version],
+      ["Calibration", item.calibration_id || "none (sizes in px)"],
       ["Captured", item.captured_utc], ["Gate action", item.action || "none"],
-      ["Regions", String(item.regions.length)], ["Detail", item.detail || "—"],
+      ["Regions", regionSummary(item.regions)], ["Detail", item.detail || "—"],
     ];
     $("d-facts").replaceChildren(...facts.flatMap(([k, v]) => {
       const dt = document.createElement("dt"); dt.textContent = k;
@@ -121,6 +122,15 @@
     }));
     loadHistory(item.part_id);
     resetView();
+  }
+
+  function regionSize(r) {
+    if (r.area_mm2 == null) return `${r.width}×${r.height} px · ${Math.round(r.area_px)} px²`;
+    return `${r.width_mm.toFixed(1)}×${r.height_mm.toFixed(1)} mm · ${r.area_mm2.toFixed(2)} mm²`;
+  }
+
+  function regionSummary(regions) {
+    return regions.length ? `${regions.length}, largest ${regionSize(regions[0])}` : "0";
   }
 
   function placeOverlay(item) {
@@ -133,7 +143,7 @@
       box.className = "box";
       Object.assign(box.style, { left: `${r.x}px`, top: `${r.y}px`, width: `${r.width}px`, height: `${r.height}px` });
       const label = document.createElement("span");
-      label.textContent = `${Math.round(r.area_px)} px²` + (r.area_mm2 == null ? "" : ` · ${r.area_mm2.toFixed(2)} mm²`);
+      label.textContent = regionSize(r);
       box.append(label);
       return box;
     }));
