@@ -52,19 +52,28 @@ def save_record(record: CalibrationRecord, folder: Path) -> Path:
 def load_record(path: Path, model: type[R]) -> R:
     """Reads and validates a calibration file, naming the file and each bad field."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CalibrationError(f"calibration file {path} not found; run `inspection calibrate` to make it") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CalibrationError(f"calibration file {path} cannot be read as JSON: {exc}") from None
+    except OSError as exc:
+        raise CalibrationError(f"calibration file {path} cannot be read: {exc}") from None
+    return parse_record(text, model, f"calibration file {path}")
+
+
+def parse_record(text: str, model: type[R], name: str) -> R:
+    """Validates a calibration record's JSON text (from a file or an upload); `name` says where it came from."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CalibrationError(f"{name} is not JSON: {exc}") from None
     try:
         record = model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors())
-        raise CalibrationError(f"calibration file {path} is not a valid {model.__name__}: {problems}") from None
+        raise CalibrationError(f"{name} is not a valid {model.__name__}: {problems}") from None
     if record.id != record.stamped().id:
         raise CalibrationError(
-            f"calibration file {path} was edited after it was made (its id {record.id!r} no longer matches its "
+            f"{name} was edited after it was made (its id {record.id!r} no longer matches its "
             "content); re-run the calibration instead of editing the file"
         )
     return record

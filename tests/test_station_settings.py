@@ -7,9 +7,18 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from calibration.thresholds import (
+    Counts,
+    ThresholdsCalibration,
+    bootstrap_rates,
+    choose_thresholds,
+    estimate_rates,
+)
+from inspection.link.messages import SettingsMessage
 from inspection.station.build import run_station
 from review_ui import audit, items
 from review_ui.app import create_app
@@ -112,4 +121,76 @@ def test_only_supervisors_change_settings_and_only_with_a_reason(tmp_path: Path,
     with database.engine.connect() as connection:
         assert [r["version"] for r in store.history(connection)] == ["line-z-supervisor-1"]
         assert connection.execute(select(items.items.c.part_id)).all()
+    database.close()
+
+
+def thresholds_file(model_id: str) -> ThresholdsCalibration:
+    """A thresholds file as `inspection calibrate thresholds` writes it, from beta-distributed scores."""
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.beta(2, 8, 300), rng.beta(8, 2, 300)])
+    labels = np.repeat([False, True], 300)
+    choice = choose_thresholds(scores, labels, 0.05, 0.05)
+    boot = bootstrap_rates(scores, labels, 0.05, 0.05, rng=rng, resamples=200)
+    return ThresholdsCalibration(
+        model_id=model_id,
+        model_name="flange",
+        pass_below=choice.pass_below,
+        reject_above=choice.reject_above,
+        region_threshold=0.5,
+        min_region_px=4,
+        escape_rate_target=0.05,
+        false_reject_rate_target=0.05,
+        crossed=choice.crossed,
+        false_reject_target_met=choice.false_reject_met,
+        rates=estimate_rates(scores, labels, choice, boot),
+        counts=Counts(good=300, defect=300, failsafe=0, skipped=0),
+        confidence=0.95,
+        resamples=200,
+        seed=1,
+        source_folder="synthetic",
+    ).stamped()
+
+
+def test_a_calibrated_thresholds_file_is_applied_only_intact_for_the_stations_model(
+    tmp_path: Path, database_url: str
+) -> None:
+    database = Database(database_url)
+    add_expired_item(database)  # line-z, running model 000...0
+    make_user(database, "sue", role="supervisor")
+    app = create_app(config(tmp_path), database, link=False)
+    record = thresholds_file("0" * 64)
+    body = {
+        "pass_below": record.pass_below,
+        "reject_above": record.reject_above,
+        "reject": "auto",
+        "uncertain": "review",
+        "reason": "calibrated on the March archive",
+        "thresholds_file": record.model_dump_json(),
+    }
+    with TestClient(app, base_url=BASE) as client:
+        login(client, "sue")
+        headers = csrf(client)
+
+        def post(**changes: object) -> tuple[int, str]:
+            response = client.post("/api/stations/line-z/settings", json={**body, **changes}, headers=headers)
+            return response.status_code, response.text
+
+        edited = record.model_dump_json().replace(f'"pass_below":{record.pass_below}', '"pass_below":0.001')
+        assert edited != record.model_dump_json()
+        status, text = post(thresholds_file=edited)
+        assert status == 422 and "edited after it was made" in text
+        other_model = thresholds_file("1" * 64).model_dump_json()
+        status, text = post(thresholds_file=other_model)
+        assert status == 422 and "calibrated for model 111111111111" in text
+        status, text = post(pass_below=round(record.pass_below / 2, 4))
+        assert status == 422 and "must use those values" in text
+        assert post(thresholds_file="not json")[0] == 422
+        status, text = post()
+        assert status == 200, text
+        made = SettingsMessage.model_validate_json(text)
+    assert made.settings.version == f"line-z-supervisor-1:{record.id}"  # decisions trace back to the file
+    assert (made.settings.pass_below, made.settings.reject_above) == (record.pass_below, record.reject_above)
+    with database.engine.connect() as connection:
+        (event,) = audit.history(connection, "station:line-z")
+    assert event.after is not None and event.after["version"] == made.settings.version
     database.close()

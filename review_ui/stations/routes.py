@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
+from calibration.record import CalibrationError, parse_record
+from calibration.thresholds import ThresholdsCalibration
 from inspection.link.messages import SettingsMessage, StationSettings
 from review_ui import items
 from review_ui.auth.deps import SessionUser, require_role
@@ -44,6 +46,12 @@ class SettingsChange(BaseModel):
     reject: Literal["auto", "confirm"] = Field(description="rejects: automatic, or confirmed by a human")
     uncertain: Literal["review", "auto"] = Field(description="uncertain parts: reviewed by a human, or rejected")
     reason: str = Field(min_length=3, max_length=1000, description="why: mandatory, kept in the audit trail")
+    thresholds_file: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description="JSON of a file from `inspection calibrate thresholds` for the station's model: its thresholds "
+        "are applied (pass_below and reject_above must equal the file's) and its id goes into the version",
+    )
 
 
 def stations(request: Request) -> list[StationView]:
@@ -107,7 +115,10 @@ def _change(request: Request, station_id: str, body: SettingsChange, user: Sessi
     if station_id not in known:
         raise HTTPException(404, f"no station {station_id!r} has connected or sent a decision")
     database: Database = request.app.state.db
-    wanted = body.model_dump(exclude={"reason"})
+    wanted = body.model_dump(exclude={"reason", "thresholds_file"})
+    calibrated = None
+    if body.thresholds_file is not None:
+        calibrated = _calibrated(database, station_id, body).id
     try:
         with database.engine.begin() as connection:
             message = store.propose(
@@ -118,9 +129,38 @@ def _change(request: Request, station_id: str, body: SettingsChange, user: Sessi
                 user.username,
                 body.reason,
                 dt.datetime.now(dt.UTC),
+                calibrated,
             )
     except ValidationError as exc:
         raise HTTPException(422, "; ".join(e["msg"] for e in exc.errors())) from exc
     hub: Hub = request.app.state.hub
     hub.publish("settings", {"station_id": station_id, "version": message.settings.version})
     return message
+
+
+def _calibrated(database: Database, station_id: str, body: SettingsChange) -> ThresholdsCalibration:
+    """The uploaded thresholds file, if it is intact, made for the station's model and matches the form."""
+    assert body.thresholds_file is not None
+    try:
+        record = parse_record(body.thresholds_file, ThresholdsCalibration, "the thresholds file")
+    except CalibrationError as exc:
+        raise HTTPException(422, str(exc)) from None
+    with database.engine.connect() as connection:
+        model_id = connection.execute(
+            select(items.items.c.model_id)
+            .where(items.items.c.station_id == station_id)
+            .order_by(items.items.c.seq.desc())
+        ).first()
+    if model_id is not None and model_id[0] != record.model_id:
+        raise HTTPException(
+            422,
+            f"thresholds file {record.id} was calibrated for model {record.model_id[:12]}, but {station_id} runs "
+            f"{model_id[0][:12]}; calibrate thresholds for that model",
+        )
+    if (body.pass_below, body.reject_above) != (record.pass_below, record.reject_above):
+        raise HTTPException(
+            422,
+            f"thresholds file {record.id} sets pass_below {record.pass_below} and reject_above {record.reject_above}; "
+            "the change must use those values",
+        )
+    return record

@@ -33,10 +33,14 @@ def propose(  # noqa: PLR0917 - one change's facts
     by: str,
     reason: str,
     now: dt.datetime,
+    calibrated: str | None = None,
 ) -> SettingsMessage:
-    """A new version for one station, audited with what was in force before; the link delivers it."""
+    """A new version for one station, audited with what was in force before; the link delivers it.
+
+    Thresholds from a calibration file carry its id in the version, so decisions trace back to it.
+    """
     number = connection.execute(select(func.count()).where(changes.c.station_id == station_id)).scalar_one() + 1
-    version = f"{station_id}-supervisor-{number}"
+    version = f"{station_id}-supervisor-{number}" + (f":{calibrated}" if calibrated else "")
     settings = StationSettings.model_validate({**wanted, "version": version})
     message = SettingsMessage(
         id=f"{station_id}/settings/{number}",
