@@ -17,15 +17,20 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from calibration.record import save_record
+from calibration.scale import ScaleCalibration, TargetSpec
 from inspection.config import StationConfig
 from inspection.contracts import Decision
 from inspection.link.messages import DecisionMessage
+from inspection.model_card import card_path_for, load_card
+from inspection.paths import BUNDLED_MODEL
 from inspection.station.build import run_station
 from review_ui import items
 from review_ui.app import create_app
 from review_ui.auth.signatures import signatures_table
 from review_ui.auth.users import add_user
 from review_ui.db import Database, utc_text
+from tests.calibration_records import thresholds_file
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,6 +69,16 @@ class Line:
 @pytest.fixture
 def line(tmp_path: Path) -> Iterator[Line]:
     """A review server with three users, and a simulated station whose uncertain and reject parts wait 30 s."""
+    scale = ScaleCalibration(
+        mm_per_px=0.1,
+        relative_uncertainty=0.001,
+        method="target",
+        camera_calibration_id=None,
+        image_size=(800, 600),
+        centre_px=(400.0, 300.0),
+        target=TargetSpec(shape="disc", width_mm=30.0, height_mm=30.0),
+        target_px=(300.0, 300.0),
+    )
     config = StationConfig.model_validate(
         {
             "station_id": "line-a",
@@ -74,6 +89,7 @@ def line(tmp_path: Path) -> Iterator[Line]:
             "policy": {"gate_delay_ms": 30_000, "reject": "confirm"},
             "link": {"resend_s": 0.5},
             "review": {"link_bind": "tcp://127.0.0.1:*", "port": free_port()},
+            "calibration": {"scale": str(save_record(scale, tmp_path / "cal"))},
         }
     )
     database = Database(f"sqlite:///{tmp_path / 'review.db'}")
@@ -166,6 +182,10 @@ def test_inspectors_review_live_items_in_chromium(line: Line) -> None:
             assert first is not None
             wait_for(lambda: ann.evaluate("() => document.getElementById('d-frame').naturalWidth > 0"))
             ann.screenshot(path=str(ARTIFACTS / "review-item.png"))
+            facts = ann.inner_text("#d-facts")
+            assert "scale-" in facts  # the calibration the station decided with
+            if "Regions\n0" not in facts:  # defect sizes on the part, from the scale calibration
+                assert "mm²" in facts and "mm²" in ann.inner_text("#d-boxes")
             ann.keyboard.press("r")
             ann.wait_for_selector("#d-message:has-text('Sent to the station')")
             assert wait_for(lambda: disposition(line, first)) == "human:reject"
@@ -207,9 +227,26 @@ def test_inspectors_review_live_items_in_chromium(line: Line) -> None:
             assert ann.goto(f"{line.url}/settings").status == 403
             assert ann.goto(f"{line.url}/api/stations").status == 403  # nor the threshold API
             sue = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            sue_errors: list[str] = []
+            sue.on("console", lambda m: sue_errors.append(m.text) if m.type == "error" else None)
+            sue.on("pageerror", lambda e: sue_errors.append(str(e)))
             log_in(sue, line.url, "sue")
             assert sue.goto(f"{line.url}/dashboard").status == 200
             sue.screenshot(path=str(ARTIFACTS / "review-dashboard.png"), full_page=True)
+
+            # a supervisor applies a calibrated thresholds file, with a reason
+            record = thresholds_file(load_card(card_path_for(BUNDLED_MODEL)).sha256)
+            calibrated = line.station_db.parent / "thresholds.json"
+            calibrated.write_text(record.model_dump_json(), encoding="utf-8")
+            sue.goto(f"{line.url}/settings")
+            sue.set_input_files("section.station .thresholds-file", str(calibrated))
+            sue.wait_for_selector(f".thresholds-summary:has-text('{record.id}')")
+            assert sue.input_value("section.station input[name=pass_below]") == str(record.pass_below)
+            sue.fill("section.station input[name=reason]", "calibrated on the March archive")
+            sue.click("section.station button[type=submit]")
+            sue.wait_for_selector(f"text=line-a-supervisor-1:{record.id}")
+            sue.screenshot(path=str(ARTIFACTS / "review-settings.png"), full_page=True)
+            assert not sue_errors, sue_errors
         finally:
             browser.close()
 

@@ -7,17 +7,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from calibration.thresholds import (
-    Counts,
-    ThresholdsCalibration,
-    bootstrap_rates,
-    choose_thresholds,
-    estimate_rates,
-)
 from inspection.link.messages import SettingsMessage
 from inspection.station.build import run_station
 from review_ui import audit, items
@@ -26,6 +18,7 @@ from review_ui.db import Database
 from review_ui.images import ImageFiles
 from review_ui.link_server import LinkServer
 from review_ui.stations import store
+from tests.calibration_records import thresholds_file
 from tests.test_auth import BASE, config, csrf, login, make_user
 from tests.test_link import station_config, wait_for
 from tests.test_review_browser import add_expired_item
@@ -122,33 +115,6 @@ def test_only_supervisors_change_settings_and_only_with_a_reason(tmp_path: Path,
         assert [r["version"] for r in store.history(connection)] == ["line-z-supervisor-1"]
         assert connection.execute(select(items.items.c.part_id)).all()
     database.close()
-
-
-def thresholds_file(model_id: str) -> ThresholdsCalibration:
-    """A thresholds file as `inspection calibrate thresholds` writes it, from beta-distributed scores."""
-    rng = np.random.default_rng(1)
-    scores = np.concatenate([rng.beta(2, 8, 300), rng.beta(8, 2, 300)])
-    labels = np.repeat([False, True], 300)
-    choice = choose_thresholds(scores, labels, 0.05, 0.05)
-    boot = bootstrap_rates(scores, labels, 0.05, 0.05, rng=rng, resamples=200)
-    return ThresholdsCalibration(
-        model_id=model_id,
-        model_name="flange",
-        pass_below=choice.pass_below,
-        reject_above=choice.reject_above,
-        region_threshold=0.5,
-        min_region_px=4,
-        escape_rate_target=0.05,
-        false_reject_rate_target=0.05,
-        crossed=choice.crossed,
-        false_reject_target_met=choice.false_reject_met,
-        rates=estimate_rates(scores, labels, choice, boot),
-        counts=Counts(good=300, defect=300, failsafe=0, skipped=0),
-        confidence=0.95,
-        resamples=200,
-        seed=1,
-        source_folder="synthetic",
-    ).stamped()
 
 
 def test_a_calibrated_thresholds_file_is_applied_only_intact_for_the_stations_model(
