@@ -84,7 +84,14 @@ def test_metrics_balance_and_health_is_ok_while_the_station_runs(
     info = [k for k in samples if k[0] == "inspection_station_info"]
     assert info and dict(info[0][1])["thresholds_version"] == "flange_defect-1.0.0-default"
     assert status == 200, body
-    assert body == {"camera": "ok", "model": "ok", "store": "ok", "link": "not configured", "healthy": True}
+    assert body == {
+        "camera": "ok",
+        "model": "ok",
+        "store": "ok",
+        "link": "not configured",
+        "image": "not configured",
+        "healthy": True,
+    }
 
 
 def test_status_says_unhealthy_when_a_store_cannot_commit(tmp_path: Path) -> None:
