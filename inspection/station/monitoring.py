@@ -144,14 +144,15 @@ class StationMonitor(Collector):
         for kind, count in sorted(self.gate_alarms().items()):
             alarms.add_metric([kind], count)
         yield alarms
-        image = self.health().image
+        health = self.health()  # once per scrape: both gauges describe the same moment
+        image = health.image
         yield GaugeMetricFamily(
             "inspection_image_health",
             "Image against its calibration reference: 0 ok (or not configured), 1 warn, 2 fail",
             value=2 if image.startswith("fail") else int(image.startswith("warn")),
         )
         yield GaugeMetricFamily(
-            "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(self.health().healthy)
+            "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(health.healthy)
         )
 
     def _fps(self, acquired: int) -> float:
