@@ -14,6 +14,8 @@ def find_regions(
     heatmap: np.ndarray, thresholds: Thresholds, frame_shape: tuple[int, int], roi: Roi | None
 ) -> list[Region]:
     """Regions above `region_threshold`, largest first, mapped back through the ROI and resize."""
+    if not heatmap.size or heatmap.max() < thresholds.region_threshold:
+        return []  # most parts are clean: one reduction instead of a labelling pass (same result)
     x0, y0, w, h = roi_box(roi, frame_shape[0], frame_shape[1])
     sy, sx = h / heatmap.shape[0], w / heatmap.shape[1]
     binary = (heatmap >= thresholds.region_threshold).astype(np.uint8)

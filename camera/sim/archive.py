@@ -17,7 +17,9 @@ def write_archive(
     encoded: list[tuple[str, bytes]] = []
     for i in range(distinct):
         part = render_part(first_seed + i)
-        ok, data = cv2.imencode(suffix, part.image)
+        # TIFF as the station's image store and `camera record` write it: uncompressed.
+        params = [cv2.IMWRITE_TIFF_COMPRESSION, 1] if suffix in (".tif", ".tiff") else []
+        ok, data = cv2.imencode(suffix, part.image, params)
         assert ok, suffix
         encoded.append(("defect" if part.is_defective else "good", data.tobytes()))
     for label in ("good", "defect"):
