@@ -57,7 +57,7 @@ class ActuatorResult(StrictModel):
     origin: Literal["auto", "human", "failsafe"]
     planned_ns: int = Field(description="host monotonic time the output was due: arrival at the gate - lead")
     fired_ns: int | None = Field(description="host monotonic time the output was written; None when it was not")
-    outcome: Literal["fired", "passed", "accepted", "withheld", "missed", "failed", "reject_unconfirmed"]
+    outcome: Literal["fired", "passed", "accepted", "withheld", "diverted", "missed", "failed", "reject_unconfirmed"]
     confirmed: bool | None = Field(default=None, description="the bin saw the part; None without that input")
     reason: str
 

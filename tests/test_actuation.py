@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from inspection.actuation.driver import GateDriver
-from inspection.actuation.gate import plan
+from inspection.actuation.gate import Action, plan
 from inspection.actuation.logging_driver import LoggingDriver
 from inspection.actuation.modbus_driver import ModbusDriver
 from inspection.actuation.scheduler import GateScheduler
@@ -32,7 +32,7 @@ from inspection.link.messages import VerdictMessage
 from inspection.station.review_gate import ReviewGate
 from inspection.station.store import DecisionStore
 
-GATE, LINE_STOP, CONFIRM = 0, 1, 3
+GATE, LINE_STOP, DIVERT, CONFIRM = 0, 1, 2, 3
 MS = 1_000_000
 
 
@@ -77,17 +77,21 @@ def scheduler(config: ActuatorConfig, plant: Plant, driver: GateDriver | None = 
     return GateScheduler(config, driver, plant.record, plant.alarm).start()
 
 
-def run_line(gate: GateScheduler, rejects: list[bool], rate_hz: float, travel_s: float, between: Any = None) -> None:
-    """Parts reach the station at `rate_hz`; each is submitted when 'decided', to arrive `travel_s` later."""
+def run_line(
+    gate: GateScheduler, rejects: Sequence[bool | Action], rate_hz: float, travel_s: float, between: Any = None
+) -> None:
+    """Parts reach the station at `rate_hz`; each is submitted when 'decided', to arrive `travel_s` later.
+
+    rejects: True / False for reject / pass, or the action itself.
+    """
     start = time.monotonic_ns()
     for i, reject in enumerate(rejects):
         while time.monotonic_ns() < start + i * 1e9 / rate_hz:
             time.sleep(0.001)
         arrival = time.monotonic_ns() + round(travel_s * 1e9)
-        if reject:
-            gate.submit(
-                ActuatorCommand(part_id=f"p{i}", action="reject", fire_at_ns=arrival, origin="auto", reason="x")
-            )
+        action: Action = ("reject" if reject else "pass") if isinstance(reject, bool) else reject
+        if action != "pass":
+            gate.submit(ActuatorCommand(part_id=f"p{i}", action=action, fire_at_ns=arrival, origin="auto", reason="x"))
         else:
             gate.passed(f"p{i}", arrival)
         if between is not None:
@@ -122,6 +126,66 @@ def test_the_coil_pulses_exactly_for_each_reject_in_order(plc: SimPlc) -> None:
     errors = np.array(pulses) - np.array(planned)
     p50, p99 = np.percentile(errors, [50, 99]) / 1e6
     print(f"\nfiring error at the server (ms): p50 {p50:.3f} p99 {p99:.3f} max {errors.max() / 1e6:.3f}")
+
+
+# -- a divert output of its own: diverts pulse it, rejects the reject coil, nothing else -------------
+
+PATTERN: list[Action] = ["reject", "pass", "divert", "divert", "pass", "reject", "divert", "reject", "pass"] * 3
+
+
+def planned(plant: Plant, action: Action) -> list[int]:
+    return sorted(r.planned_ns for r in plant.results if r.action == action)
+
+
+def test_diverts_pulse_the_divert_coil_only_and_rejects_the_reject_coil_only(plc: SimPlc) -> None:
+    plant = Plant()
+    gate = scheduler(actuator(plc.port, driver={"divert": {"address": DIVERT}}), plant)
+    run_line(gate, PATTERN, rate_hz=20, travel_s=0.15)
+    gate.close(drain_s=1.0)
+
+    results = plant.by_part()
+    expected = {"reject": "fired", "divert": "diverted", "pass": "passed"}
+    assert [results[f"p{i}"].outcome for i in range(len(PATTERN))] == [expected[a] for a in PATTERN]
+    diverted = [r for r in plant.results if r.outcome == "diverted"]
+    assert all(r.fired_ns is not None and abs(r.fired_ns - r.planned_ns) < 5 * MS for r in diverted)
+    assert matched(plc.rising(DIVERT), planned(plant, "divert"), window_ns=20 * MS)
+    assert matched(plc.rising(GATE), planned(plant, "reject"), window_ns=20 * MS)
+    assert [w.value for w in plc.writes if w.address == DIVERT] == [0] + [1, 0] * PATTERN.count("divert")
+    assert [w.value for w in plc.writes if w.address == GATE] == [0] + [1, 0] * PATTERN.count("reject")
+    assert plant.alarms == []
+
+
+def test_on_a_pulse_to_accept_gate_a_divert_is_not_accepted_and_pulses_the_divert_coil() -> None:
+    plc = SimPlc(device_pulse=(GATE, 0.01)).start()
+    try:
+        plant = Plant()
+        driver = {"divert": {"address": DIVERT}, "output_mode": "pulse"}
+        gate = scheduler(actuator(plc.port, gate="pulse_to_accept", driver=driver), plant)
+        run_line(gate, PATTERN, rate_hz=20, travel_s=0.15)
+        gate.close(drain_s=1.0)
+    finally:
+        plc.stop()
+    expected = {"reject": "withheld", "divert": "diverted", "pass": "accepted"}
+    assert [plant.by_part()[f"p{i}"].outcome for i in range(len(PATTERN))] == [expected[a] for a in PATTERN]
+    assert matched(plc.rising(GATE), planned(plant, "pass"), window_ns=20 * MS)  # accepts: passes only
+    assert matched(plc.rising(DIVERT), planned(plant, "divert"), window_ns=20 * MS)
+    assert plant.alarms == []
+
+
+def test_without_a_divert_output_a_divert_pulses_the_reject_coil(plc: SimPlc) -> None:
+    plant = Plant()
+    gate = scheduler(actuator(plc.port), plant)
+    run_line(gate, ["divert", "pass", "divert"], rate_hz=20, travel_s=0.1)
+    gate.close(drain_s=1.0)
+    assert [r.outcome for r in plant.results] == ["fired", "passed", "fired"]
+    assert matched(plc.rising(GATE), planned(plant, "divert"), window_ns=20 * MS)
+    assert plc.rising(DIVERT) == []
+
+
+def test_two_outputs_on_one_address_are_refused_naming_both() -> None:
+    with pytest.raises(ValidationError, match="divert and gate are the same output"):
+        actuator(502, driver={"divert": {"address": GATE}})
+    actuator(502, driver={"divert": {"address": GATE, "table": "holding_register"}})  # another table: fine
 
 
 # -- the PLC dies and comes back --------------------------------------------------------------------
@@ -265,6 +329,56 @@ def test_a_full_bin_stops_the_line_and_nothing_passes(plc: SimPlc) -> None:
     assert gate.cannot_reject == "bin_full"
 
 
+def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_a_reset_is_refused_while_the_bin_is_full_and_releases_the_line_stop_once_emptied(plc: SimPlc) -> None:
+    plant = Plant()
+    driver = {"line_stop": {"address": LINE_STOP}, "inputs": {"bin_full": {"address": 5}}}
+    gate = scheduler(actuator(plc.port, driver=driver), plant)
+    plc.set_input(5, True)
+    wait_for(lambda: gate.cannot_reject is not None)
+    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True
+
+    refused = gate.reset().result(timeout=5)
+    assert (refused.accepted, refused.before) == (False, "bin_full")
+    assert "bin_full still active" in refused.message
+    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True
+
+    plc.set_input(5, False)
+    time.sleep(0.1)  # ten input polls with the bin emptied
+    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True  # latched until someone resets it
+    done = gate.reset().result(timeout=5)
+    assert (done.accepted, done.before) == (True, "bin_full")
+    assert gate.cannot_reject is None and plc.coils[LINE_STOP] is False
+
+    arrival = time.monotonic_ns() + 100 * MS
+    gate.submit(ActuatorCommand(part_id="after", action="reject", fire_at_ns=arrival, origin="auto", reason="x"))
+    gate.passed("good", arrival + 50 * MS)
+    gate.close(drain_s=0.5)
+    assert {r.part_id: r.outcome for r in plant.results} == {"after": "fired", "good": "passed"}
+    assert matched(plc.rising(GATE), [arrival - 10 * MS], window_ns=20 * MS)
+    assert [kind for kind, _ in plant.alarms] == ["cannot_reject"]
+
+
+def test_a_reset_without_a_reachable_plc_is_refused_and_the_station_still_cannot_reject(plc: SimPlc) -> None:
+    plant = Plant()
+    driver = {"line_stop": {"address": LINE_STOP}, "inputs": {"bin_open": {"address": 6}}, "backoff_s": (5, 5)}
+    gate = scheduler(actuator(plc.port, driver=driver), plant)
+    plc.set_input(6, True)
+    wait_for(lambda: gate.cannot_reject is not None)
+    plc.stop()
+    wait_for(lambda: not gate.driver.connected)
+    refused = gate.reset().result(timeout=5)
+    gate.close()
+    assert (refused.accepted, refused.before) == (False, "bin_open")
+    assert "disconnected" in refused.message
+    assert gate.cannot_reject == "bin_open"
+
+
 def test_a_command_too_late_to_fire_is_missed_and_alarmed() -> None:
     plant = Plant()
     gate = GateScheduler(ActuatorConfig(lead_ms=0), LoggingDriver(), plant.record, plant.alarm).start()
@@ -323,7 +437,11 @@ def test_human_verdicts_drive_the_gate(plc: SimPlc, tmp_path: Path) -> None:
 
 def test_gate_plans() -> None:
     assert plan("pulse_to_reject", "pass").needs_output is False
-    assert plan("pulse_to_reject", "divert").pulse is True
+    assert plan("pulse_to_reject", "divert").pulse is True  # no divert output: the reject path
+    assert plan("pulse_to_reject", "divert", divert_output=True) == plan(
+        "pulse_to_accept", "divert", divert_output=True
+    )
+    assert plan("pulse_to_accept", "divert", divert_output=True).pulse is False  # never accepted
     assert plan("pulse_to_reject", "stop_line").line_stop is True
     assert plan("pulse_to_accept", "pass").outcome == "accepted"
     assert plan("pulse_to_accept", "reject").needs_output is False

@@ -25,16 +25,17 @@ from pydantic import ValidationError
 
 from inspection.actuation.build import build_driver
 from inspection.actuation.driver import DriverError
+from inspection.actuation.gate import Action
 from inspection.actuation.opcua_driver import OpcUaDriver
 from inspection.actuation.scheduler import GateScheduler
 from inspection.config import StationConfig
 from inspection.config.actuation import ActuatorConfig, OpcUaDriverConfig
 from tests.test_actuation import MS, Plant, matched, run_line
 
-GATE, LINE_STOP = "ns=2;s=Line1.Reject", "ns=2;s=Line1.LineStop"
+GATE, LINE_STOP, DIVERT = "ns=2;s=Line1.Reject", "ns=2;s=Line1.LineStop", "ns=2;s=Line1.Divert"
 CONFIRM, BIN_FULL, AIR_OK = "ns=2;s=Line1.Confirm", "ns=2;s=Line1.BinFull", "ns=2;s=Line1.AirOk"
 LOCKED, COUNT = "ns=2;s=Line1.Locked", "ns=2;s=Line1.Count"  # read-only Boolean; an Int32
-WRITABLE = (GATE, LINE_STOP)
+WRITABLE = (GATE, LINE_STOP, DIVERT)
 READ_ONLY = (CONFIRM, BIN_FULL, AIR_OK, LOCKED)
 
 
@@ -222,6 +223,29 @@ def test_the_gate_node_goes_on_exactly_for_each_reject_in_order(plc: OpcPlc) -> 
     assert plant.alarms == []
 
 
+def test_diverts_turn_the_divert_node_on_and_rejects_the_gate_node(plc: OpcPlc) -> None:
+    actions: list[Action] = ["divert", "reject", "pass", "divert", "reject", "divert"]
+    plant = Plant()
+    gate = scheduler(actuator(plc.endpoint, driver={"divert": DIVERT}), plant)
+    run_line(gate, actions, rate_hz=20, travel_s=0.2)
+    gate.close(drain_s=1.0)
+
+    assert [r.outcome for r in plant.results] == ["diverted", "fired", "passed", "diverted", "fired", "diverted"]
+    diverts = [r.planned_ns for r in plant.results if r.action == "divert"]
+    rejects = [r.planned_ns for r in plant.results if r.action == "reject"]
+    assert matched(plc.rising(DIVERT), diverts, window_ns=25 * MS)
+    assert matched(plc.rising(GATE), rejects, window_ns=25 * MS)
+    assert plc.values(DIVERT) == [False] + [True, False] * 3  # off at connect, then each pulse
+    assert plant.alarms == []
+
+
+def test_a_divert_node_is_checked_at_connect_with_its_config_key(plc: OpcPlc) -> None:
+    with pytest.raises(DriverError, match=r"Line1\.Locked \(actuator\.driver\.divert\).*may not write"):
+        OpcUaDriver(opcua(plc.endpoint, divert=LOCKED)).connect()
+    with pytest.raises(ValidationError, match="divert and gate are the same output"):
+        opcua(plc.endpoint, divert=GATE)
+
+
 # -- (c) the server stops mid-run and comes back ------------------------------------------------------
 
 
@@ -312,7 +336,7 @@ def test_config_checks_node_ids_endpoint_security_and_the_password_source() -> N
         opcua("opc.tcp://plc:4840", security_policy="Basic256Sha256", certificate="station.der")
     with pytest.raises(ValidationError, match="set both username and password_env"):
         opcua("opc.tcp://plc:4840", username="station")
-    with pytest.raises(ValidationError, match=r"'logging' \(the default\), 'modbus' or 'opcua'"):
+    with pytest.raises(ValidationError, match=r"'logging' \(the default\), 'modbus'(,| or) 'opcua'"):
         StationConfig.model_validate({"actuator": {"driver": {"kind": "plc"}}})
     with pytest.raises(ValidationError, match="output_mode = 'pulse'"):
         actuator("opc.tcp://plc:4840", gate="pulse_to_accept")

@@ -23,7 +23,7 @@ from inspection.contracts import ActuatorCommand, ActuatorResult
 from inspection.errors import ConfigError
 from inspection.station.build import run_station
 
-GATE, LINE_STOP, CONFIRM, BIN_FULL = 0, 1, 3, 5
+GATE, LINE_STOP, DIVERT, CONFIRM, BIN_FULL = 0, 1, 2, 3, 5
 
 
 def write_config(tmp_path: Path, port: int, extra: str = "") -> Path:
@@ -52,6 +52,28 @@ def test_pulse_moves_the_chosen_output_once(tmp_path: Path, confirming_plc: SimP
     result = CliRunner().invoke(main, ["actuator", "pulse", "--config", str(config), "--output", "line_stop"])
     assert result.exit_code == 0, result.output
     assert [(w.address, w.value) for w in confirming_plc.writes] == [(LINE_STOP, 1), (LINE_STOP, 0)]
+
+
+def test_pulse_and_self_test_move_the_divert_output_when_it_is_configured(
+    tmp_path: Path, confirming_plc: SimPlc
+) -> None:
+    bare = write_config(tmp_path, confirming_plc.port)
+    refused = CliRunner().invoke(main, ["actuator", "pulse", "--config", str(bare), "--output", "divert"])
+    assert refused.exit_code == 2
+    assert "actuator.driver.divert is not configured" in refused.output
+    config = bare.with_name("divert.toml")
+    config.write_text(
+        bare.read_text().replace(
+            "[actuator.driver.inputs]", f"divert = {{ address = {DIVERT} }}\n[actuator.driver.inputs]"
+        )
+    )
+    result = CliRunner().invoke(main, ["actuator", "pulse", "--config", str(config), "--output", "divert"])
+    assert result.exit_code == 0, result.output
+    assert [(w.address, w.value) for w in confirming_plc.writes] == [(DIVERT, 1), (DIVERT, 0)]
+    test = CliRunner().invoke(main, ["actuator", "self-test", "--config", str(config)])
+    assert test.exit_code == 0, test.output
+    assert "ok   divert pulse: divert pulsed for 20 ms" in test.output
+    assert len(confirming_plc.rising(DIVERT)) == 2 and len(confirming_plc.rising(GATE)) == 1
 
 
 def test_self_test_passes_on_a_healthy_line_and_production_may_start(tmp_path: Path, confirming_plc: SimPlc) -> None:

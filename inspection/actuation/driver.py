@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
-Output = Literal["gate", "line_stop"]
+Output = Literal["gate", "line_stop", "divert"]  # divert: optional, configured apart from the gate
 InputName = Literal["reject_confirmation", "bin_full", "bin_open", "low_air"]
 FAULT_INPUTS: tuple[InputName, ...] = ("bin_full", "bin_open", "low_air")
 INPUTS: tuple[InputName, ...] = ("reject_confirmation", *FAULT_INPUTS)

@@ -45,8 +45,8 @@ class ModbusDriver:
         self._connected = True
 
     def write(self, output: Output, on: bool) -> None:
-        target = self.config.gate if output == "gate" else self.config.line_stop
-        if target is None:
+        target = {"gate": self.config.gate, "line_stop": self.config.line_stop, "divert": self.config.divert}[output]
+        if target is None:  # not wired: the scheduler plans no divert without one, and a line stop is optional
             return
         self._write(target, on)
 

@@ -67,8 +67,9 @@ class OpcUaDriver:
         self.inputs: frozenset[InputName] = frozenset(self._inputs)
         self._environ = os.environ if environ is None else environ
         self._keys: dict[str, str] = {spec.node: f"inputs.{name}" for name, spec in self._inputs.items()}
-        if config.line_stop is not None:
-            self._keys[config.line_stop] = "line_stop"
+        for key in ("line_stop", "divert"):
+            if (node_id := getattr(config, key)) is not None:
+                self._keys[node_id] = key
         self._keys[config.gate] = "gate"
         self._client: Client | None = None
         self._nodes: dict[str, SyncNode] = {}  # node id -> node of the current client
@@ -104,7 +105,7 @@ class OpcUaDriver:
         self._client = client
 
     def write(self, output: Output, on: bool) -> None:
-        node_id = self.config.gate if output == "gate" else self.config.line_stop
+        node_id = {"gate": self.config.gate, "line_stop": self.config.line_stop, "divert": self.config.divert}[output]
         if node_id is None:
             return
         node = self._require(node_id)

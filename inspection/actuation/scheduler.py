@@ -4,8 +4,8 @@
 scheduler thread sleeps until the next fire time (arrival - lead), carries out the gate plan,
 and records exactly one `ActuatorResult` per part. With an encoder (`[actuator.line.encoder]`) parts
 wait in a position-ordered FIFO (encoder.py) and join the heap once the belt's speed says when
-they fire. Driver I/O other than a due pulse (input
-polls, reconnects) happens only when the next fire time is further away than one I/O can take.
+they fire. Driver I/O other than a due pulse (input polls, reconnects, an operator's reset of
+'cannot reject') happens only when the next fire time is further away than one I/O can take.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Literal
 
-from inspection.actuation.driver import Backoff, DriverError, GateDriver, Output
+from inspection.actuation.driver import Backoff, DriverError, GateDriver, InputName, Output
 from inspection.actuation.encoder import PositionSource, Tracker
 from inspection.actuation.gate import Action, Outcome, plan
+from inspection.actuation.ledger import Ledger
 from inspection.actuation.plant import Awaiting, Plant
+from inspection.actuation.reset import Reset
 from inspection.actuation.timing import COARSE_MARGIN_NS, wait_until
 from inspection.config.actuation import ActuatorConfig, ModbusDriverConfig, OpcUaDriverConfig
 from inspection.contracts import ActuatorCommand, ActuatorResult
@@ -46,7 +49,8 @@ class PartAtGate:
 class Event:
     due_ns: int
     order: int  # FIFO among equal times
-    part: PartAtGate | None = field(compare=False)  # None: reset the gate output
+    part: PartAtGate | None = field(compare=False)  # None: turn `off` off (the end of a pulse)
+    off: Output = field(default="gate", compare=False)
 
 
 class GateScheduler:
@@ -65,8 +69,6 @@ class GateScheduler:
         """position: the belt position source, required when the config has an encoder."""
         self.config = config
         self.driver = driver
-        self._record = record
-        self._alarm = alarm
         self._clock = clock
         self._lead_ns = round(config.lead_ms * 1e6)
         self._width_ns = round(config.pulse_width_ms * 1e6)
@@ -75,6 +77,7 @@ class GateScheduler:
         plc = config.driver if isinstance(config.driver, ModbusDriverConfig | OpcUaDriverConfig) else None
         self._poll_ns = round((plc.poll_ms if plc else 10.0) * 1e6)
         self._backoff = Backoff(*(plc.backoff_s if plc else (0.2, 5.0)))
+        self._divert = plc is not None and plc.divert is not None  # unset: a divert pulses the gate
         self._plant = Plant(round(config.confirmation_window_ms * 1e6))
         self._events: list[Event] = []
         self._order = itertools.count()
@@ -82,9 +85,11 @@ class GateScheduler:
         self._stop_at_ns: int | None = None  # set by close(): events due after it are recorded missed
         self._next_poll_ns = 0
         self._driver_problem: str | None = None
+        self._resets: list[Future[Reset]] = []  # asked by an operator, answered by the scheduler thread
         self.cannot_reject: str | None = None  # why the station cannot reject; None while it can
-        self.counts: Counter[str] = Counter()  # outcomes
-        self.alarms: Counter[str] = Counter()  # by kind
+        self._ledger = Ledger(record, alarm)
+        self.counts: Counter[str] = self._ledger.counts  # outcomes
+        self.alarms: Counter[str] = self._ledger.alarms  # by kind
         self._tracker: Tracker[PartAtGate] | None = None
         if (encoder := config.line.encoder) is not None:
             if position is None:
@@ -120,6 +125,14 @@ class GateScheduler:
             self._thread.join()
         self.driver.close()
 
+    def reset(self) -> Future[Reset]:
+        """An operator's reset of 'cannot reject' (thread-safe): refused while a fault input is active."""
+        future: Future[Reset] = Future()
+        with self._cond:
+            self._resets.append(future)
+            self._cond.notify()
+        return future
+
     def _add(self, arrival_ns: int, part: PartAtGate) -> None:
         if self._tracker is not None:
             self._tracker.add(arrival_ns, part)  # the scheduler thread picks it up at its next position read
@@ -147,6 +160,7 @@ class GateScheduler:
             self._confirmations_due(now)
             if head is None or head - now > self._io_guard_ns or now - self._next_poll_ns > 10 * self._poll_ns:
                 self._housekeeping(now)
+                self._answer_resets(now)
                 now = self._clock()
             if head is None or head - now > COARSE_MARGIN_NS:
                 wake = self._next_poll_ns if head is None else min(head - COARSE_MARGIN_NS, self._next_poll_ns)
@@ -154,7 +168,7 @@ class GateScheduler:
                     wake = min(wake, self._tracker.next_poll_ns)
                 with self._cond:  # unless a part or close() came in since `head` was read
                     unchanged = (self._events[0].due_ns if self._events else None) == head
-                    if unchanged and self._stop_at_ns == stop_at:
+                    if unchanged and self._stop_at_ns == stop_at and not self._resets:
                         self._cond.wait(max(wake - now, 100_000) / 1e9)
                 continue
             wait_until(head, self._clock)
@@ -192,41 +206,46 @@ class GateScheduler:
     def _handle(self, event: Event) -> None:
         part = event.part
         if part is None:
-            self._write("gate", on=False, why="resetting the gate output")
+            self._write(event.off, on=False, why=f"resetting the {event.off} output")
             return
-        todo = plan(self.config.gate, part.action)
+        todo = plan(self.config.gate, part.action, divert_output=self._divert)
         if self.cannot_reject is not None and part.action == "pass":  # rejects are still tried
             why = f"cannot reject ({self.cannot_reject}): nothing passes"
-            self._finish(part, event.due_ns, None, "failed", reason=why, origin="failsafe")
+            self._ledger.result(part, event.due_ns, None, "failed", reason=why, origin="failsafe")
             return
         if not todo.needs_output:
             self._done(part, event.due_ns, None, todo.outcome, todo.removes)
             return
         late_ns = self._clock() - event.due_ns
         if late_ns > self._tolerance_ns:
-            self._alarm_part("missed", part, f"{late_ns / 1e6:.1f} ms too late to fire")
-            self._finish(part, event.due_ns, None, "missed", reason=f"{part.reason}; {late_ns / 1e6:.1f} ms too late")
+            self._ledger.part_alarm("missed", part, f"{late_ns / 1e6:.1f} ms too late to fire")
+            self._ledger.result(
+                part, event.due_ns, None, "missed", reason=f"{part.reason}; {late_ns / 1e6:.1f} ms too late"
+            )
             return
         if not self.driver.connected:
             why = f"driver disconnected: {self._driver_problem}"
-            self._alarm_part("failed", part, why)
-            self._finish(part, event.due_ns, None, "failed", reason=f"{part.reason}; {why}")
+            self._ledger.part_alarm("failed", part, why)
+            self._ledger.result(part, event.due_ns, None, "failed", reason=f"{part.reason}; {why}")
             return
         fired_ns = self._clock()
         try:
             if todo.pulse:
                 self.driver.write("gate", True)
+            if todo.divert:
+                self.driver.write("divert", True)
             if todo.line_stop:
                 self.driver.write("line_stop", True)
         except DriverError as exc:
             self._lost(str(exc))
-            self._alarm_part("failed", part, str(exc))
-            self._finish(part, event.due_ns, None, "failed", reason=f"{part.reason}; {exc}")
+            self._ledger.part_alarm("failed", part, str(exc))
+            self._ledger.result(part, event.due_ns, None, "failed", reason=f"{part.reason}; {exc}")
             return
-        if todo.pulse and not self.driver.device_pulse:
+        pulsed: Output | None = "gate" if todo.pulse else "divert" if todo.divert else None
+        if pulsed is not None and not self.driver.device_pulse:
             with self._cond:
-                heapq.heappush(self._events, Event(fired_ns + self._width_ns, next(self._order), None))
-        self._done(part, event.due_ns, fired_ns if todo.pulse else None, todo.outcome, todo.removes)
+                heapq.heappush(self._events, Event(fired_ns + self._width_ns, next(self._order), None, pulsed))
+        self._done(part, event.due_ns, fired_ns if pulsed else None, todo.outcome, todo.removes)
 
     def _done(self, part: PartAtGate, planned_ns: int, fired_ns: int | None, outcome: Outcome, removes: bool) -> None:
         """Recorded now, or once the bin confirms the part (or the window closes) when that input exists."""
@@ -237,14 +256,16 @@ class GateScheduler:
             )
             self._plant.awaiting.append(waiting)
             return
-        self._finish(part, planned_ns, fired_ns, outcome, reason=part.reason)
+        self._ledger.result(part, planned_ns, fired_ns, outcome, reason=part.reason)
 
     def _confirmations_due(self, now_ns: int) -> None:
-        for waiting in self._plant.expired(now_ns):
+        for w in self._plant.expired(now_ns):
             why = f"no confirmation within {self.config.confirmation_window_ms:g} ms"
-            self._alarm_part("unconfirmed", waiting, why)
-            self._record_awaiting(waiting, "reject_unconfirmed", f"{waiting.reason}; {why}", confirmed=False)
-            self._cannot(f"reject of {waiting.part_id} not confirmed")
+            self._ledger.part_alarm("unconfirmed", w, why)
+            self._ledger.result(
+                w, w.planned_ns, w.fired_ns, "reject_unconfirmed", reason=f"{w.reason}; {why}", confirmed=False
+            )
+            self._cannot(f"reject of {w.part_id} not confirmed")
 
     def _housekeeping(self, now_ns: int) -> None:
         if not self.driver.connected:
@@ -254,22 +275,52 @@ class GateScheduler:
         if now_ns < self._next_poll_ns:
             return
         self._next_poll_ns = now_ns + self._poll_ns  # also without inputs: the idle loop sleeps until then
-        if not self.driver.inputs:
-            return
+        if self.driver.inputs:
+            self._poll_inputs(now_ns)
+
+    def _poll_inputs(self, now_ns: int) -> Mapping[InputName, bool] | None:
+        """One read: a confirmation is matched, a fault latches 'cannot reject'. None: the driver was lost."""
         try:
             inputs = self.driver.read_inputs()
         except DriverError as exc:
             self._lost(str(exc))
-            return
-        if (confirmed := self._plant.confirmed(inputs, now_ns)) is not None:
-            self._record_awaiting(confirmed, confirmed.outcome, confirmed.reason, confirmed=True)
+            return None
+        if (c := self._plant.confirmed(inputs, now_ns)) is not None:
+            self._ledger.result(c, c.planned_ns, c.fired_ns, c.outcome, reason=c.reason, confirmed=True)
         if (fault := Plant.fault(inputs)) is not None:
             self._cannot(fault)
+        return inputs
+
+    def _answer_resets(self, now_ns: int) -> None:
+        with self._cond:
+            asked, self._resets = self._resets, []
+        for future in asked:
+            future.set_result(self._reset(now_ns))
+
+    def _reset(self, now_ns: int) -> Reset:
+        """Fault inputs read afresh; only with none active is the line stop released (industrial practice)."""
+        before = self.cannot_reject
+        if not self.driver.connected:
+            return Reset(False, before, f"the gate driver is disconnected ({self._driver_problem}): try again later")
+        if (inputs := self._poll_inputs(now_ns)) is None:
+            return Reset(False, before, f"the plant inputs cannot be read: {self._driver_problem}")
+        if (fault := Plant.fault(inputs)) is not None:
+            return Reset(False, before, f"{fault} still active: clear it, then reset")
+        try:
+            self.driver.write("line_stop", False)
+        except DriverError as exc:
+            self._lost(f"releasing the line stop: {exc}")
+            return Reset(False, before, f"releasing the line stop failed: {exc}")
+        self.cannot_reject = None
+        log.warning("cannot reject (%s) reset by an operator: line stop released", before)
+        return Reset(True, before, "line stop released: the station rejects again")
 
     def _connect(self, now_ns: int) -> None:
         try:
             self.driver.connect()
             self.driver.write("gate", False)  # a known state: off, unless a pulse is due (it will set it)
+            if self._divert:
+                self.driver.write("divert", False)
             if self.cannot_reject is not None:
                 self.driver.write("line_stop", True)
         except DriverError as exc:
@@ -287,14 +338,14 @@ class GateScheduler:
         self._backoff.failed(self._clock())
         if self._driver_problem is None:
             self._driver_problem = why
-            self._raise("driver", f"gate driver lost: {why}")
+            self._ledger.alarm("driver", f"gate driver lost: {why}")
 
     def _cannot(self, why: str) -> None:
         """From now on nothing passes: the line stops and every part is recorded failed (fail-safe)."""
         if self.cannot_reject is not None:
             return
         self.cannot_reject = why
-        self._raise("cannot_reject", f"station cannot reject: {why}; line stop set")
+        self._ledger.alarm("cannot_reject", f"station cannot reject: {why}; line stop set")
         self._write("line_stop", on=True, why="setting the line stop")
 
     def _write(self, output: Output, *, on: bool, why: str) -> None:
@@ -313,68 +364,18 @@ class GateScheduler:
         left.sort()
         for event in left:
             if event.part is None:
-                self._write("gate", on=False, why="resetting the gate output")
+                self._write(event.off, on=False, why=f"resetting the {event.off} output")
             else:
-                self._finish(event.part, event.due_ns, None, "missed", reason=f"{event.part.reason}; {STOPPED}")
+                self._ledger.result(event.part, event.due_ns, None, "missed", reason=f"{event.part.reason}; {STOPPED}")
         if left := [e for e in left if e.part is not None]:
-            self._raise("missed", f"{len(left)} parts still on the belt when the station stopped: recorded missed")
+            self._ledger.alarm(
+                "missed", f"{len(left)} parts still on the belt when the station stopped: recorded missed"
+            )
         for waiting in list(self._plant.awaiting):
-            self._record_awaiting(waiting, waiting.outcome, f"{waiting.reason}; stopped before confirmation", None)
+            why = f"{waiting.reason}; stopped before confirmation"
+            self._ledger.result(waiting, waiting.planned_ns, waiting.fired_ns, waiting.outcome, reason=why)
         self._plant.awaiting.clear()
-
-    # -- records and alarms ---------------------------------------------------------------------
-
-    def _finish(
-        self,
-        part: PartAtGate,
-        planned_ns: int,
-        fired_ns: int | None,
-        outcome: Outcome,
-        *,
-        reason: str,
-        origin: str | None = None,
-    ) -> None:
-        result = ActuatorResult.model_validate(
-            {
-                "part_id": part.part_id,
-                "action": part.action,
-                "origin": origin or part.origin,
-                "planned_ns": planned_ns,
-                "fired_ns": fired_ns,
-                "outcome": outcome,
-                "reason": reason,
-            }
-        )
-        self._keep(result)
-
-    def _record_awaiting(self, waiting: Awaiting, outcome: str, reason: str, confirmed: bool | None) -> None:
-        result = ActuatorResult.model_validate(
-            {
-                "part_id": waiting.part_id,
-                "action": waiting.action,
-                "origin": waiting.origin,
-                "planned_ns": waiting.planned_ns,
-                "fired_ns": waiting.fired_ns,
-                "outcome": outcome,
-                "confirmed": confirmed,
-                "reason": reason,
-            }
-        )
-        self._keep(result)
-
-    def _keep(self, result: ActuatorResult) -> None:
-        self.counts[result.outcome] += 1
-        try:
-            self._record(result)
-        except Exception:
-            log.exception("cannot record the gate result of %s", result.part_id)
-
-    def _alarm_part(self, kind: str, part: PartAtGate | Awaiting, why: str) -> None:
-        self._raise(kind, f"part {part.part_id} ({part.action}, {part.origin}): {why}")
-
-    def _raise(self, kind: str, message: str) -> None:
-        self.alarms[kind] += 1
-        try:
-            self._alarm(kind, message)
-        except Exception:
-            log.exception("alarm handler failed on: %s", message)
+        with self._cond:
+            asked, self._resets = self._resets, []
+        for future in asked:
+            future.set_result(Reset(False, self.cannot_reject, "the station is stopping"))

@@ -36,9 +36,9 @@ class SelfTest:
 
 
 def pulse(driver: GateDriver, output: Output, width_s: float) -> None:
-    """On, then off after `width_s` (a device that times its own pulse only needs the 'on')."""
+    """On, then off after `width_s` (a device that times its own gate and divert pulses only needs the 'on')."""
     driver.write(output, True)
-    if not driver.device_pulse or output != "gate":
+    if not driver.device_pulse or output == "line_stop":
         time.sleep(width_s)
         driver.write(output, False)
 
@@ -61,6 +61,9 @@ def run_self_test(config: ActuatorConfig) -> SelfTest:
             )
             pulse(driver, "gate", config.pulse_width_ms / 1e3)
             result.step("test pulse", True, f"gate pulsed for {config.pulse_width_ms:.0f} ms")
+            if divert_output(config) is not None:
+                pulse(driver, "divert", config.pulse_width_ms / 1e3)
+                result.step("divert pulse", True, f"divert pulsed for {config.pulse_width_ms:.0f} ms")
             if "reject_confirmation" in driver.inputs:
                 seen = _confirmed(driver, config.confirmation_window_ms / 1e3)
                 result.step("confirmation", seen, "seen" if seen else "not seen within the confirmation window")
@@ -69,6 +72,11 @@ def run_self_test(config: ActuatorConfig) -> SelfTest:
     finally:
         driver.close()
     return result
+
+
+def divert_output(config: ActuatorConfig) -> object | None:
+    """The configured divert output, if the driver has one (a divert otherwise pulses the gate)."""
+    return getattr(config.driver, "divert", None)
 
 
 def _confirmed(driver: GateDriver, window_s: float) -> bool:

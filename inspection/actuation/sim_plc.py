@@ -3,7 +3,9 @@
 Shipped with the package (as httpx ships its mock transport) so tests, the gate-timing benchmark
 and commissioning dry runs all use the same stand-in. Every write is timestamped on arrival
 (`time.monotonic_ns`, the station's clock on the same machine). It can time pulses itself, as a
-device in `output_mode = "pulse"` does, and play a reject bin that confirms each reject.
+device in `output_mode = "pulse"` does, play a reject bin that confirms each reject, and serve a
+32-bit encoder counter from two input registers (read from a callable at each request, so a test's
+simulated belt moves it).
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 BITS = 256  # coils and discrete inputs 0..255
-READ_COILS, READ_DISCRETE, WRITE_COIL, WRITE_REGISTER, WRITE_COILS, WRITE_REGISTERS = 1, 2, 5, 6, 15, 16
+READ_COILS, READ_DISCRETE, READ_INPUT_REGISTERS = 1, 2, 4
+WRITE_COIL, WRITE_REGISTER, WRITE_COILS, WRITE_REGISTERS = 5, 6, 15, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class SimPlc:
         self.writes: list[Write] = []
         self.coils: dict[int, bool] = {}
         self.inputs: dict[int, bool] = {}
+        self.counters: dict[int, tuple[Callable[[], int], bool]] = {}  # first register -> (value, high_first)
         self.device_pulse = device_pulse
         self.confirm = confirm
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,6 +77,10 @@ class SimPlc:
 
     def set_input(self, address: int, value: bool) -> None:
         self.inputs[address] = value
+
+    def counter(self, address: int, value: Callable[[], int], *, high_first: bool = True) -> None:
+        """Input registers `address` and `address + 1` hold `value() % 2**32`, in that word order."""
+        self.counters[address] = (value, high_first)
 
     # -- the server's thread ---------------------------------------------------------------------
 
@@ -115,6 +124,13 @@ class SimPlc:
         elif values is not None and function_code in (WRITE_REGISTER, WRITE_REGISTERS):
             for offset, value in enumerate(values):
                 self.writes.append(Write(now, "holding_register", address + offset, int(value)))
+        elif function_code == READ_INPUT_REGISTERS:
+            for first, (read, high_first) in self.counters.items():
+                raw = read() % 2**32
+                words = (raw >> 16, raw & 0xFFFF) if high_first else (raw & 0xFFFF, raw >> 16)
+                for offset, word in enumerate(words):
+                    if 0 <= (register := first + offset - start_address) < len(registers):
+                        registers[register] = word
         elif function_code in (READ_COILS, READ_DISCRETE):
             state = self.coils if function_code == READ_COILS else self.inputs
             for i in range(len(registers)):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
 from inspection.actuation.build import build_driver
-from inspection.actuation.driver import DriverError
+from inspection.actuation.driver import DriverError, Output
+from inspection.actuation.self_test import divert_output, record, run_self_test
 from inspection.actuation.self_test import pulse as pulse_output
-from inspection.actuation.self_test import record, run_self_test
 from inspection.cli.common import config_option, exits_on_errors, station_config
 from inspection.station.build import DATABASE
 
@@ -21,16 +22,20 @@ def actuator() -> None:
 
 @actuator.command()
 @config_option
-@click.option("--output", type=click.Choice(["gate", "line_stop"]), default="gate", show_default=True)
+@click.option("--output", type=click.Choice(["gate", "divert", "line_stop"]), default="gate", show_default=True)
 @click.option("--width-ms", type=click.FloatRange(min=1, max=10_000), help="Default: actuator.pulse_width_ms.")
 @exits_on_errors
 def pulse(config_file: Path | None, output: str, width_ms: float | None) -> None:
     """Pulse one output once, for commissioning (exit 1 when the output cannot be reached)."""
     config = station_config(config_file).actuator
+    if output == "divert" and divert_output(config) is None:
+        raise click.BadParameter(
+            "actuator.driver.divert is not configured: a divert pulses the gate", param_hint="--output"
+        )
     driver = build_driver(config.driver)
     try:
         driver.connect()
-        pulse_output(driver, "gate" if output == "gate" else "line_stop", (width_ms or config.pulse_width_ms) / 1e3)
+        pulse_output(driver, cast(Output, output), (width_ms or config.pulse_width_ms) / 1e3)
     except DriverError as exc:
         raise click.ClickException(f"{output}: {exc}") from exc
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -117,10 +118,13 @@ class ModbusDriverConfig(StrictModel):
     unit_id: int = Field(default=1, ge=0, le=255, description="Modbus unit (device) id")
     gate: ModbusOutput = Field(description="the reject output (pulse_to_reject) or accept output (pulse_to_accept)")
     line_stop: ModbusOutput | None = Field(default=None, description="set (latched) when the station cannot reject")
+    divert: ModbusOutput | None = Field(
+        default=None, description="pulsed for divert actions; unset, a divert pulses the gate as a reject does"
+    )
     inputs: ModbusInputs = Field(default_factory=ModbusInputs, description="confirmation and plant-fault inputs")
     output_mode: Literal["set_reset", "pulse"] = Field(
         default="set_reset",
-        description="set_reset: the station sets the gate and resets it after pulse_width_ms; "
+        description="set_reset: the station sets the gate (or divert) and resets it after pulse_width_ms; "
         "pulse: the station writes 'on' once and the device times the pulse",
     )
     timeout_s: float = Field(default=0.05, gt=0, le=5, description="longest wait for one request's answer")
@@ -128,6 +132,21 @@ class ModbusDriverConfig(StrictModel):
         default=(0.2, 5.0), description="first and longest wait between reconnect attempts"
     )
     poll_ms: float = Field(default=10.0, gt=0, le=1_000, description="how often inputs are read")
+
+    @model_validator(mode="after")
+    def _outputs_apart(self) -> ModbusDriverConfig:
+        wired = [(name, (o.table, o.address)) for name in ("gate", "divert", "line_stop") if (o := getattr(self, name))]
+        _distinct(wired)
+        return self
+
+
+def _distinct(outputs: Iterable[tuple[str, object]]) -> None:
+    """Two outputs on one address would move together: a divert would also reject, a line stop also pulse."""
+    seen: dict[object, str] = {}
+    for name, where in outputs:
+        if where in seen:
+            raise ValueError(f"{name} and {seen[where]} are the same output: give each its own address")
+        seen[where] = name
 
 
 # ns=<index>; then i= (numeric), s= (string), g= (GUID) or b= (base64): the form UaExpert and PLC tools show.
@@ -177,6 +196,9 @@ class OpcUaDriverConfig(StrictModel):
     )
     gate: NodeId = Field(description="Boolean variable: the reject output (pulse_to_reject) or accept output")
     line_stop: NodeId | None = Field(default=None, description="Boolean variable set when the station cannot reject")
+    divert: NodeId | None = Field(
+        default=None, description="Boolean variable pulsed for divert actions; unset, a divert pulses the gate"
+    )
     inputs: OpcUaInputs = Field(default_factory=OpcUaInputs, description="confirmation and plant-fault inputs")
     output_mode: Literal["set_reset", "pulse"] = Field(
         default="set_reset",
@@ -214,6 +236,11 @@ class OpcUaDriverConfig(StrictModel):
         le=30,
         description="longest a whole (re)connect may take: channel, session and checking the configured nodes",
     )
+
+    @model_validator(mode="after")
+    def _outputs_apart(self) -> OpcUaDriverConfig:
+        _distinct([(name, node) for name in ("gate", "divert", "line_stop") if (node := getattr(self, name))])
+        return self
 
     @model_validator(mode="after")
     def _security_needs_keys(self) -> OpcUaDriverConfig:
