@@ -48,11 +48,14 @@ class Line:
     """Parts captured now (position noted from the simulated belt), submitted with the station's nominal arrival."""
 
     def __init__(self, plc: SimPlc, belt: SimulatedPosition, **source: Any) -> None:
+        """source: the encoder's source config; unset, the scheduler reads `belt` directly (no Modbus counter)."""
         self.config = encoder_config(plc.port, **source)
         assert isinstance(self.config.driver, ModbusDriverConfig)
         self.plc, self.belt, self.plant = plc, belt, Plant()
+        driver = ModbusDriver(self.config.driver)
+        self.position = build_position(self.config, driver) if source else belt
         self.gate = GateScheduler(
-            self.config, ModbusDriver(self.config.driver), self.plant.record, self.plant.alarm, position=belt
+            self.config, driver, self.plant.record, self.plant.alarm, position=self.position
         ).start()
         self.targets: list[float] = []  # gate position of each reject, in counts
         self.start = time.monotonic_ns()
@@ -157,6 +160,48 @@ def test_the_counter_wraps_around_without_losing_parts(plc: SimPlc) -> None:
     assert line.targets[0] < WRAP < line.targets[-1]  # the register wrapped between the first and last part
     errors = line.firing_errors_mm()
     assert max(abs(e) for e in errors) < 1.0, errors
+
+
+@pytest.mark.parametrize("word_order", ["high_first", "low_first"])
+def test_an_encoder_counter_read_from_a_real_modbus_server_fires_parts_at_their_positions(
+    plc: SimPlc, word_order: str
+) -> None:
+    """The scheduler reads the belt through the gate's own Modbus connection; the counter wraps mid-run."""
+    belt = SimulatedPosition(CPM, speed_mm_s=200, start_counts=WRAP - 900)
+    plc.counter(100, belt.register, high_first=word_order == "high_first")  # the belt moves as the server answers
+    line = Line(plc, belt, kind="modbus", address=100, word_order=word_order)
+    assert isinstance(line.position, ModbusPosition)  # built from the config, sharing the gate's connection
+    rejects = [i % 3 != 1 for i in range(9)]
+    for i, reject in enumerate(rejects):
+        line.at(i * 0.05)
+        line.part(i, reject)
+        if i == 4:
+            belt.set_speed(300)  # a speed change as well: the fire times follow the counter, not the plan
+    line.gate.close(drain_s=2.0)
+
+    results = line.plant.by_part()
+    assert [results[f"p{i}"].outcome for i in range(9)] == ["fired" if r else "passed" for r in rejects]
+    assert line.plant.alarms == []
+    assert line.targets[0] < WRAP < line.targets[-1]  # the 32-bit register wrapped between the first and last
+    errors = line.firing_errors_mm()
+    assert max(abs(e) for e in errors) < 2.0, errors
+
+
+def test_a_word_order_mismatch_is_not_silently_right(plc: SimPlc) -> None:
+    """The PLC sends low word first, the config says high first: positions jump, parts do not fire in place."""
+    belt = SimulatedPosition(CPM, speed_mm_s=200, start_counts=70_000)
+    plc.counter(100, belt.register, high_first=False)
+    driver = ModbusDriver(
+        ModbusDriverConfig.model_validate({"host": "127.0.0.1", "port": plc.port, "gate": {"address": 0}})
+    )
+    driver.connect()
+    try:
+        right = ModbusPosition(driver, 100, high_first=False).position()
+        wrong = ModbusPosition(driver, 100, high_first=True).position()
+    finally:
+        driver.close()
+    assert abs(right - belt.position()) < 200  # read a few ms apart at 2000 counts/s
+    assert abs(wrong - belt.position()) > 10_000
 
 
 def test_counter32_unwraps_and_ignores_a_step_back() -> None:
