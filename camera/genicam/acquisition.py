@@ -15,6 +15,7 @@ from pathlib import Path
 from camera.genicam.accounting import TriggerLedger
 from camera.genicam.device import DeviceSession, Fetched, Opened
 from camera.genicam.ring import FAULT, FRAME, GAP, Ring, RingWriter
+from inspection.actuation.genicam_server import IoServer, start_io_server
 from inspection.config.camera import GenicamSourceConfig
 from inspection.errors import CameraError
 from inspection.lifetime import die_with_parent
@@ -33,6 +34,7 @@ class Acquisition:
         self.ctrl = ctrl
         self.notify_fd = notify.fileno()
         self.opened: Opened | None = None
+        self.io: IoServer | None = None  # the camera's output writes, for a GenICam gate driver
         self.writer: RingWriter | None = None
         self.wanted_running = False
         self.started = False
@@ -49,7 +51,7 @@ class Acquisition:
             while self.step():
                 pass
         finally:
-            self.session.close()
+            self._close_session()
 
     def step(self) -> bool:
         """One turn of the loop: commands, heartbeat, then a fetch or a reconnect attempt; False to end."""
@@ -79,6 +81,7 @@ class Acquisition:
                     self.ctrl.send(("closed",))  # the station sends nothing else before `ready`
                     return False
                 continue
+            self._serve_io()
             self.ctrl.send(("ready", self.opened))
             return True
 
@@ -183,7 +186,7 @@ class Acquisition:
         self._publish(FAULT, -1, text=reason)
         self.started = False
         self.opened = None
-        self.session.close()
+        self._close_session()
         self.retry_at_ns = time.monotonic_ns() + round(self._next_backoff() * 1e9)
 
     def _reconnect_when_due(self, now: int) -> None:
@@ -202,9 +205,22 @@ class Acquisition:
             self.retry_at_ns = now + round(self._next_backoff() * 1e9)
             return
         self.opened = opened
+        self._serve_io()
         self.backoff_s = self.config.backoff_s[0]
         if self.wanted_running:
             self._start()
+
+    def _serve_io(self) -> None:
+        """Output writes go through the process that owns the camera (see inspection/actuation/genicam_driver.py)."""
+        assert self.opened is not None
+        self.io = start_io_server(self.opened.device, self.session.node_map, self.session.serve_gate)
+
+    def _close_session(self) -> None:
+        """The I/O server first: it must not touch the node map of a closed device."""
+        io, self.io = self.io, None
+        if io is not None:
+            io.stop()
+        self.session.close()
 
     def _next_backoff(self) -> float:
         delay, self.backoff_s = self.backoff_s, min(self.backoff_s * 2, self.config.backoff_s[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from inspection.config.camera import GenicamSourceConfig
 from inspection.errors import CameraError
 
 NATIVE_WAIT_MS = 10
+# While a GenICam gate driver writes this camera's outputs through this process (a thread beside the
+# fetch loop), the fetch must leave the GIL sooner: benchmarks/genicam_output_latency.py measured it.
+GATE_NATIVE_WAIT_MS = 1
+GATE_SWITCH_INTERVAL_S = 0.0005
+DEFAULT_SWITCH_INTERVAL_S = sys.getswitchinterval()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,19 @@ class DeviceSession:
             output_shape(self._layout, height, width), np.dtype(self._layout.out_dtype).str, self._layout.out_format
         )
         return Opened(devices[index], features, geometry)
+
+    def serve_gate(self, attached: bool) -> None:
+        """Shorter native waits and GIL turns while a gate is attached: its writes wait less, fetch costs more CPU."""
+        if self._acquirer is not None:
+            self._acquirer.timeout_period_on_update_event_data_call = (
+                GATE_NATIVE_WAIT_MS if attached else NATIVE_WAIT_MS
+            )
+        sys.setswitchinterval(GATE_SWITCH_INTERVAL_S if attached else DEFAULT_SWITCH_INTERVAL_S)
+
+    @property
+    def node_map(self) -> Any:
+        """The opened camera's node map (for the output-write server beside acquisition)."""
+        return self._acquirer.remote_device.node_map
 
     def start(self) -> None:
         self.ids.reset()

@@ -11,6 +11,7 @@ from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import (
     ActuatorConfig,
     DriverConfig,
+    GenicamDriverConfig,
     LoggingDriverConfig,
     ModbusCounterSource,
     ModbusDriverConfig,
@@ -40,6 +41,10 @@ def build_driver(config: DriverConfig) -> GateDriver:
             from inspection.actuation.opcua_driver import OpcUaDriver  # noqa: PLC0415
 
             return OpcUaDriver(config)
+        case GenicamDriverConfig():
+            from inspection.actuation.genicam_driver import GenicamDriver  # noqa: PLC0415
+
+            return GenicamDriver(config)
 
 
 def build_position(config: ActuatorConfig, driver: GateDriver) -> PositionSource | None:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
+from inspection.config.camera import DeviceSelector
 from inspection.config.kinds import kind_or
 from inspection.config.paths import ConfigPath
 from inspection.strict import StrictModel
@@ -255,15 +256,74 @@ class OpcUaDriverConfig(StrictModel):
         return self
 
 
-# GenICam output drivers join this union with their own `kind`.
+class GenicamOutput(StrictModel):
+    """A camera output line driven by one user output: LineMode=Output, LineSource=<user_output>."""
+
+    line: str = Field(description="the LineSelector entry of the output line, e.g. 'Line1'")
+    user_output: str = Field(description="the UserOutputSelector entry that drives it, e.g. 'UserOutput1'")
+    inverted: bool = Field(default=False, description="set LineInverter (the wiring is active low)")
+
+
+class GenicamInput(StrictModel):
+    line: str = Field(description="the LineSelector entry of the input line (set to LineMode=Input), e.g. 'Line0'")
+    active_when: bool = Field(default=True, description="the LineStatus that means 'seen' / 'fault present'")
+
+
+class GenicamInputs(StrictModel):
+    """Optional plant inputs on camera input lines (LineStatus), polled by the scheduler between pulses."""
+
+    reject_confirmation: GenicamInput | None = Field(default=None, description="a rejected part entered the bin")
+    bin_full: GenicamInput | None = Field(default=None, description="reject bin full")
+    bin_open: GenicamInput | None = Field(default=None, description="reject bin open or removed")
+    low_air: GenicamInput | None = Field(default=None, description="air pressure too low to move the gate")
+
+
+class GenicamDriverConfig(StrictModel):
+    """A camera's digital output lines through its GenICam node map (SFNC UserOutput / LineSource)."""
+
+    kind: Literal["genicam"] = "genicam"
+    producers: list[ConfigPath] = Field(
+        default_factory=list,
+        description="GenTL producer (.cti) files; GENICAM_GENTL64_PATH and the bundled viky.cti are added",
+    )
+    device: DeviceSelector = Field(default_factory=DeviceSelector, description="which camera (as in [camera.device])")
+    owner: Literal["acquisition", "gate"] = Field(
+        default="acquisition",
+        description="acquisition: the camera the station acquires from, whose acquisition process makes the "
+        "writes (a camera grants control to one process); gate: an I/O-only camera the gate process opens itself",
+    )
+    gate: GenicamOutput = Field(description="the reject output (pulse_to_reject); the station times the pulse")
+    line_stop: GenicamOutput | None = Field(default=None, description="set (latched) when the station cannot reject")
+    inputs: GenicamInputs = Field(default_factory=GenicamInputs, description="confirmation and plant-fault inputs")
+    timeout_s: float = Field(default=0.05, gt=0, le=5, description="longest wait for one write or read")
+
+    @model_validator(mode="after")
+    def _lines_apart(self) -> GenicamDriverConfig:
+        """One line or user output shared by two signals would move both: a line stop would also reject."""
+        outputs = [(name, out) for name in ("gate", "line_stop") if (out := getattr(self, name)) is not None]
+        inputs = [(f"inputs.{name}", spec.line) for name, spec in self.inputs if spec is not None]
+        _apart("line", [(name, out.line) for name, out in outputs] + inputs)
+        _apart("user_output", [(name, out.user_output) for name, out in outputs])
+        return self
+
+
+def _apart(what: str, used: list[tuple[str, str]]) -> None:
+    seen: dict[str, str] = {}
+    for name, value in used:
+        if value in seen:
+            raise ValueError(f"{name} and {seen[value]} use the same {what} {value!r}: give each its own")
+        seen[value] = name
+
+
 DriverConfig = Annotated[
     Annotated[LoggingDriverConfig, Tag("logging")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
-    | Annotated[OpcUaDriverConfig, Tag("opcua")],
+    | Annotated[OpcUaDriverConfig, Tag("opcua")]
+    | Annotated[GenicamDriverConfig, Tag("genicam")],
     Discriminator(
         kind_or("logging"),  # an [actuator.driver] section without `kind` is the logging driver
         custom_error_type="driver_kind",
-        custom_error_message="actuator.driver.kind must be 'logging' (the default), 'modbus' or 'opcua'",
+        custom_error_message="actuator.driver.kind must be 'logging' (the default), 'modbus', 'opcua' or 'genicam'",
     ),
 ]
 

@@ -1,0 +1,295 @@
+"""The GenICam gate driver: a real GenApi node map over registers (the happy path), and viky (the refusal).
+
+viky has no digital I/O features, so the writes are checked against `genicam_xml/io_camera.xml`, a
+camera description with SFNC LineSelector/LineMode/LineInverter/LineSource/LineStatus and
+UserOutputSelector/UserOutputValue nodes backed by registers, loaded by the genicam wheel's own
+`NodeMap` and connected to a port over a bytearray (as harvesters connects a real device's port).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from genicam.genapi import AbstractPort, EAccessMode, NodeMap
+
+from camera.genicam.discovery import harvester, list_devices, producer_files
+from camera.genicam.source import GenicamSource
+from inspection.actuation.driver import DriverError
+from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera
+from inspection.actuation.genicam_io import IoLines
+from inspection.actuation.genicam_server import IoServer
+from inspection.actuation.scheduler import GateScheduler
+from inspection.config import StationConfig, load_config
+from inspection.config.actuation import ActuatorConfig, GenicamDriverConfig
+from inspection.config.camera import GenicamSourceConfig
+from inspection.config.loader import ConfigFileError
+from inspection.contracts import ActuatorCommand, ActuatorResult
+
+XML = Path(__file__).parent / "genicam_xml" / "io_camera.xml"
+LINE_MODE, LINE_INVERTER, LINE_SOURCE, LINE_STATUS = 0x2000, 0x2100, 0x2200, 0x2300
+USER_OUTPUTS = 0x4000  # bit n: UserOutput n
+SOURCE = {"Off": 0, "UserOutput0": 1, "UserOutput1": 2, "UserOutput2": 3}
+GATE = {"line": "Line1", "user_output": "UserOutput1"}
+LINE_STOP = {"line": "Line2", "user_output": "UserOutput2", "inverted": True}
+
+
+class RegisterPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classes are untyped
+    """The camera's register space; every write kept as (monotonic ns, address, value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memory = bytearray(0x5000)
+        self.writes: list[tuple[int, int, int]] = []
+
+    def is_open(self) -> bool:
+        return True
+
+    def get_access_mode(self) -> Any:
+        return EAccessMode.RW
+
+    def read(self, address: int, length: int) -> bytes:
+        return bytes(self.memory[address : address + length])
+
+    def write(self, address: int, value: bytes) -> None:
+        self.memory[address : address + len(value)] = value
+        self.writes.append((time.monotonic_ns(), address, int.from_bytes(value, "little")))
+
+    def word(self, address: int, line: int = 0) -> int:
+        return int(struct.unpack_from("<I", self.memory, address + 4 * line)[0])
+
+    def outputs(self) -> list[int]:
+        """Every value written to the user-output register, in order."""
+        return [value for _, address, value in self.writes if address == USER_OUTPUTS]
+
+
+@pytest.fixture
+def camera() -> Iterator[tuple[NodeMap, RegisterPort]]:
+    node_map = NodeMap()
+    node_map.load_xml_from_file(str(XML))
+    port = RegisterPort()
+    node_map.connect(port, "Device")
+    yield node_map, port
+    node_map.disconnect()
+
+
+def driver_config(**changes: Any) -> GenicamDriverConfig:
+    return GenicamDriverConfig.model_validate({"owner": "gate", "gate": GATE} | changes)
+
+
+def driver_on(node_map: NodeMap, config: GenicamDriverConfig) -> GenicamDriver:
+    """The driver with the XML camera as its node map (what OwnCamera.open finds on a real device)."""
+
+    def open_lines(config: GenicamDriverConfig) -> OwnCamera:
+        lines = IoLines(node_map, config, "IoTestCamera")
+        lines.configure()
+        return OwnCamera(ExitStack(), lines)
+
+    return GenicamDriver(config, opener=open_lines)
+
+
+def test_connect_sets_each_line_to_its_user_output_and_switches_them_off(camera: tuple[NodeMap, RegisterPort]) -> None:
+    node_map, port = camera
+    port.memory[USER_OUTPUTS] = 0b110  # left on by a previous run
+    driver = driver_on(node_map, driver_config(line_stop=LINE_STOP))
+    driver.connect()
+    assert (port.word(LINE_MODE, 1), port.word(LINE_MODE, 2)) == (1, 1)  # Output
+    assert (port.word(LINE_SOURCE, 1), port.word(LINE_SOURCE, 2)) == (SOURCE["UserOutput1"], SOURCE["UserOutput2"])
+    assert (port.word(LINE_INVERTER, 1), port.word(LINE_INVERTER, 2)) == (0, 1)  # only the line stop inverted
+    assert port.word(USER_OUTPUTS) == 0
+    assert (port.word(LINE_MODE, 3), port.word(LINE_SOURCE, 3)) == (0, 0)  # an unconfigured line is left alone
+
+
+def test_on_and_off_land_in_each_user_outputs_bit(camera: tuple[NodeMap, RegisterPort]) -> None:
+    node_map, port = camera
+    driver = driver_on(node_map, driver_config(line_stop=LINE_STOP))
+    driver.connect()
+    driver.write("gate", True)
+    assert port.word(USER_OUTPUTS) == 0b010
+    driver.write("line_stop", True)
+    assert port.word(USER_OUTPUTS) == 0b110
+    driver.write("gate", False)
+    assert port.word(USER_OUTPUTS) == 0b100
+    driver.write("line_stop", False)
+    assert port.word(USER_OUTPUTS) == 0
+
+
+def test_the_gate_output_pulses_for_each_reject_in_order(camera: tuple[NodeMap, RegisterPort]) -> None:
+    node_map, port = camera
+    config = ActuatorConfig.model_validate(
+        {"lead_ms": 10, "pulse_width_ms": 20, "late_tolerance_ms": 5, "driver": driver_config().model_dump()}
+    )
+    assert isinstance(config.driver, GenicamDriverConfig)
+    results: list[ActuatorResult] = []
+    alarms: list[tuple[str, str]] = []
+    gate = GateScheduler(config, driver_on(node_map, config.driver), results.append, lambda k, m: alarms.append((k, m)))
+    gate.start()
+    rejects = [True, False, True, True, False, True]
+    start = time.monotonic_ns()
+    for i, reject in enumerate(rejects):
+        arrival = start + (100 + 60 * i) * 1_000_000
+        if reject:
+            gate.submit(
+                ActuatorCommand(part_id=f"p{i}", action="reject", fire_at_ns=arrival, origin="auto", reason="x")
+            )
+        else:
+            gate.passed(f"p{i}", arrival)
+    gate.close(drain_s=1.0)
+
+    outcomes = {r.part_id: r.outcome for r in results}
+    assert [outcomes[f"p{i}"] for i in range(len(rejects))] == ["fired" if r else "passed" for r in rejects]
+    # off when the line is configured and again by the scheduler at connect, then one on/off per reject
+    assert port.outputs() == [0, 0] + [0b010, 0] * sum(rejects)
+    on_times = [t for t, address, value in port.writes if address == USER_OUTPUTS and value]
+    fired = sorted(r.fired_ns for r in results if r.fired_ns is not None)
+    assert len(on_times) == len(fired) == sum(rejects) and all(a >= f for a, f in zip(on_times, fired, strict=True))
+    assert alarms == []
+
+
+def test_inputs_are_read_from_input_lines(camera: tuple[NodeMap, RegisterPort]) -> None:
+    node_map, port = camera
+    inputs = {"reject_confirmation": {"line": "Line0"}, "bin_full": {"line": "Line3", "active_when": False}}
+    port.memory[LINE_MODE + 4 * 3] = 1  # Line3 was an output
+    driver = driver_on(node_map, driver_config(inputs=inputs))
+    driver.connect()
+    assert port.word(LINE_MODE, 3) == 0  # set to Input
+    assert driver.inputs == {"reject_confirmation", "bin_full"}
+    assert driver.read_inputs() == {"reject_confirmation": False, "bin_full": True}  # both lines low
+    port.memory[LINE_STATUS] = 1
+    port.memory[LINE_STATUS + 4 * 3] = 1
+    assert driver.read_inputs() == {"reject_confirmation": True, "bin_full": False}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"gate": {"line": "Line7", "user_output": "UserOutput1"}},
+            r"camera IoTestCamera: actuator\.driver\.gate\.line: camera feature LineSelector = 'Line7': "
+            r"allowed values are Line0, Line1, Line2, Line3",
+        ),
+        (
+            {"gate": {"line": "Line1", "user_output": "UserOutput5"}},
+            r"camera IoTestCamera: actuator\.driver\.gate\.user_output: camera feature LineSource = 'UserOutput5': "
+            r"allowed values are Off, UserOutput0, UserOutput1, UserOutput2, ExposureActive",
+        ),
+        (
+            {"gate": {"line": "Line0", "user_output": "UserOutput1"}},
+            r"actuator\.driver\.gate\.line: camera feature LineMode = 'Output': the feature is not writable "
+            r"\(access RO\) \(Line0 cannot be an output on this camera\)",
+        ),
+    ],
+)
+def test_a_bad_line_or_user_output_is_named_with_what_the_camera_allows(
+    camera: tuple[NodeMap, RegisterPort], changes: dict[str, Any], expected: str
+) -> None:
+    node_map, _ = camera
+    driver = driver_on(node_map, driver_config(**changes))
+    with pytest.raises(DriverError, match=expected):
+        driver.connect()
+    assert not driver.connected
+
+
+def test_config_refuses_shared_lines_and_names_the_fields(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        '[actuator.driver]\nkind = "genicam"\ngate = { line = "Line1", user_output = "UserOutput1" }\n'
+        'line_stop = { line = "Line1", user_output = "UserOutput2" }\n'
+        "[actuator.driver.inputs]\nbin_full = { line = 4 }\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigFileError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.path.startswith("actuator.driver") and issue.path.endswith("inputs.bin_full.line")
+    assert "valid string" in issue.message
+    path.write_text(path.read_text().replace("line = 4", 'line = "Line3"'), encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="line_stop and gate use the same line 'Line1'"):
+        load_config(path)
+
+
+def test_pulse_to_accept_is_refused_for_a_camera_output() -> None:
+    """A camera's user output has no pulse timer: a station dying mid-pulse would leave the gate open."""
+    with pytest.raises(ValueError, match="pulse_to_accept"):
+        StationConfig.model_validate({"actuator": {"gate": "pulse_to_accept", "driver": driver_config().model_dump()}})
+
+
+# -- viky, through harvesters: no digital I/O, so the driver refuses at connect ----------------------------------
+
+MISSING = "has no LineSelector, LineMode, LineSource, UserOutputSelector, UserOutputValue features"
+
+
+@pytest.mark.genicam
+def test_an_own_camera_without_io_features_is_refused_naming_camera_and_features() -> None:
+    driver = GenicamDriver(driver_config(device={"serial": "1"}))
+    with pytest.raises(DriverError, match=rf"camera Machine Vision Games Ltd\. Viky serial 1 via viky\.cti {MISSING}"):
+        driver.connect()
+    assert not driver.connected
+
+
+@pytest.mark.genicam
+def test_an_unknown_camera_is_named_with_the_cameras_found() -> None:
+    driver = GenicamDriver(driver_config(device={"serial": "9"}))
+    with pytest.raises(DriverError, match=r"actuator\.driver\.device: no camera with serial '9'; cameras found"):
+        driver.connect()
+
+
+@pytest.mark.genicam
+def test_the_acquisition_process_checks_its_camera_and_refuses_without_io_features() -> None:
+    """owner = 'acquisition': the check runs where the camera is open, and its answer names the camera."""
+    config = driver_config(owner="acquisition", device={"serial": "2"})
+    driver = GenicamDriver(config)
+    with pytest.raises(DriverError, match="no acquisition process serves its outputs"):
+        driver.connect()
+    source = GenicamSource(GenicamSourceConfig.model_validate({"device": {"serial": "2"}, "pixel_format": "Mono8"}))
+    source.open()
+    try:
+        with pytest.raises(
+            DriverError, match=rf"camera Machine Vision Games Ltd\. Viky serial 2 via viky\.cti {MISSING}"
+        ):
+            driver.connect()
+    finally:
+        source.close()
+    with pytest.raises(DriverError, match="no acquisition process serves its outputs"):
+        driver.connect()  # the closed camera's server is gone with it
+
+
+@pytest.mark.genicam
+def test_writes_through_the_owners_server_land_in_its_node_map(camera: tuple[NodeMap, RegisterPort]) -> None:
+    """The routed path end to end: discovery finds the camera, the owner's server writes its node map."""
+    node_map, port = camera
+    with harvester(producer_files([])) as h:
+        device = list_devices(h)[0]
+    server = IoServer(device, node_map)  # in the acquisition process this node map is the camera's
+    try:
+        driver = GenicamDriver(
+            driver_config(owner="acquisition", device={"serial": device.serial}, line_stop=LINE_STOP)
+        )
+        driver.connect()
+        assert port.word(LINE_SOURCE, 1) == SOURCE["UserOutput1"]
+        driver.write("gate", True)
+        assert port.word(USER_OUTPUTS) == 0b010
+        driver.write("line_stop", True)
+        driver.write("gate", False)
+        assert port.word(USER_OUTPUTS) == 0b100
+        driver.close()  # the server answers one gate process at a time
+        bad_line = r"Viky serial 0 via viky\.cti: actuator\.driver\.gate\.line: camera feature LineSelector = 'Line9'"
+        with pytest.raises(DriverError, match=bad_line):
+            GenicamDriver(
+                driver_config(
+                    owner="acquisition",
+                    device={"serial": device.serial},
+                    gate={"line": "Line9", "user_output": "UserOutput0"},
+                )
+            ).connect()
+        driver.connect()
+    finally:
+        server.stop()
+    with pytest.raises(DriverError, match="the acquisition process is gone"):
+        driver.write("gate", True)
+    assert not driver.connected
