@@ -215,7 +215,7 @@ def test_config_refuses_shared_lines_and_names_the_fields(tmp_path: Path) -> Non
 
 def test_pulse_to_accept_is_refused_for_a_camera_output() -> None:
     """A camera's user output has no pulse timer: a station dying mid-pulse would leave the gate open."""
-    with pytest.raises(ValueError, match="pulse_to_accept"):
+    with pytest.raises(ValueError, match="a camera's user output is timed by the station"):
         StationConfig.model_validate({"actuator": {"gate": "pulse_to_accept", "driver": driver_config().model_dump()}})
 
 

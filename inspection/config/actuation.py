@@ -364,6 +364,11 @@ class ActuatorConfig(StrictModel):
     def _accept_needs_device_pulse(self) -> ActuatorConfig:
         driver = self.driver
         device_timed = isinstance(driver, ModbusDriverConfig | OpcUaDriverConfig) and driver.output_mode == "pulse"
+        if self.gate == "pulse_to_accept" and isinstance(driver, GenicamDriverConfig):
+            raise ValueError(
+                "gate = 'pulse_to_accept' needs a device-timed pulse, and a camera's user output is timed by the "
+                "station (one that dies mid-pulse would leave the gate open): use a PLC with output_mode = 'pulse'"
+            )
         if self.gate == "pulse_to_accept" and not isinstance(driver, LoggingDriverConfig) and not device_timed:
             raise ValueError(
                 "gate = 'pulse_to_accept' needs driver.output_mode = 'pulse' (the device times the pulse): "
