@@ -37,6 +37,7 @@ from review_ui.db import Database
 
 PASSWORD = "benchmark password"
 RELOAD_EVERY_S = 0.25
+TARGET_P99_MS = 100.0  # issue 6: API p99 at 50 items/s with 10 clients streaming the queue
 
 
 def free_port() -> int:
@@ -48,6 +49,8 @@ def free_port() -> int:
 def pictures() -> tuple[bytes, bytes]:
     frame = next(Path("sample_images").rglob("*.png"))
     image = cv2.imread(str(frame), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SystemExit(f"cannot read {frame}: the benchmark needs sample_images/")
     heat = np.zeros((256, 256), np.uint8)
     heat[100:140, 90:150] = 220
     return (
@@ -132,9 +135,16 @@ class Station(multiprocessing.Process):
         )
 
 
-async def client(url: str, name: str, until: float, latencies: list[float]) -> None:
-    """One inspector's browser: the event stream, queue reloads on change, the newest item opened."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+class Browser:
+    """One inspector's browser: logged in once, holds the event stream, reloads the queue when it changes."""
+
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        self.http, self.headers = http, headers
+        self.changed = asyncio.Event()
+        self.listener = asyncio.create_task(self._listen())
+
+    @classmethod
+    async def login(cls, http: httpx.AsyncClient, name: str) -> Browser:
         page = await http.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token is not None
@@ -142,43 +152,60 @@ async def client(url: str, name: str, until: float, latencies: list[float]) -> N
         # the cookies are Secure: httpx keeps them for https only, so they travel by hand over loopback http
         answer = await http.post("/login", data=form, headers={"Cookie": cookie_header(page)})
         assert answer.status_code == 303, answer.text
-        headers = {"Cookie": cookie_header(answer)}
-        changed = asyncio.Event()
-        changed.set()
+        return cls(http, {"Cookie": cookie_header(answer)})
 
-        async def listen() -> None:
-            async with http.stream("GET", "/api/events", headers=headers) as stream:
-                async for line in stream.aiter_lines():
-                    if line.startswith("event:"):
-                        changed.set()
+    async def _listen(self) -> None:
+        async with self.http.stream("GET", "/api/events", headers=self.headers) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    self.changed.set()
 
-        listener = asyncio.create_task(listen())
-        try:
-            while time.monotonic() < until:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), RELOAD_EVERY_S * 4)
-                changed.clear()
+    async def browse(self, until: float, latencies: list[float]) -> None:
+        """Until `until`: on each change (or every second) the queue, then the newest item in it."""
+        self.changed.set()
+        while time.monotonic() < until:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), RELOAD_EVERY_S * 4)
+            self.changed.clear()
+            started = time.perf_counter()
+            queue = (await self.http.get("/api/queue", headers=self.headers)).json()
+            latencies.append((time.perf_counter() - started) * 1e3)
+            if queue["items"]:
                 started = time.perf_counter()
-                queue = (await http.get("/api/queue", headers=headers)).json()
+                await self.http.get(f"/api/items/{queue['items'][-1]['part_id']}", headers=self.headers)
                 latencies.append((time.perf_counter() - started) * 1e3)
-                if queue["items"]:
-                    started = time.perf_counter()
-                    await http.get(f"/api/items/{queue['items'][-1]['part_id']}", headers=headers)
-                    latencies.append((time.perf_counter() - started) * 1e3)
-                await asyncio.sleep(RELOAD_EVERY_S)
-        finally:
-            listener.cancel()
+            await asyncio.sleep(RELOAD_EVERY_S)
 
 
 def cookie_header(response: httpx.Response) -> str:
     return "; ".join(c.split(";", 1)[0] for c in response.headers.get_list("set-cookie"))
 
 
-async def clients(url: str, names: list[str], seconds: float) -> list[float]:
-    latencies: list[float] = []
-    until = time.monotonic() + seconds
-    await asyncio.gather(*(client(url, name, until, latencies) for name in names))
-    return latencies
+async def phases(
+    url: str, names: list[str], seconds: float, station: Station
+) -> tuple[list[float], list[float], float]:
+    """The same logged-in browsers browse without ingest (baseline), then while the station sends (for how long).
+
+    Logins come first and stay out of both phases: argon2id costs a login ~0.1 s of CPU on purpose, and
+    ten at once measured the start-up of the benchmark rather than the API under ingest.
+    """
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        browsers = [await Browser.login(http, name) for name in names]
+        try:
+            idle: list[float] = []
+            until = time.monotonic() + seconds
+            await asyncio.gather(*(browser.browse(until, idle) for browser in browsers))
+            loaded: list[float] = []
+            station.sending.set()
+            started = time.monotonic()
+            until = started + seconds
+            await asyncio.gather(*(browser.browse(until, loaded) for browser in browsers))
+            station.sending.clear()
+            sending_s = time.monotonic() - started
+        finally:
+            for browser in browsers:
+                browser.listener.cancel()
+    return idle, loaded, sending_s
 
 
 def summary(values: list[float]) -> str:
@@ -216,13 +243,8 @@ def main() -> None:
                     time.sleep(0.1)
             station = Station(link, data / "keys", args.rate)
             station.start()
-            idle = asyncio.run(clients(url, names, args.seconds))
-            station.sending.set()
-            started = time.monotonic()
-            loaded = asyncio.run(clients(url, names, args.seconds))
-            station.sending.clear()
-            time.sleep(1.0)
-            elapsed = time.monotonic() - started
+            idle, loaded, elapsed = asyncio.run(phases(url, names, args.seconds, station))
+            time.sleep(1.0)  # the last items' acknowledgements
             station.stop.set()
             station.collect()
         finally:
@@ -237,11 +259,10 @@ def main() -> None:
     print(f"  API, no ingest (baseline) {summary(idle)}")
     print(f"  API, under ingest         {summary(loaded)}")
     if idle and loaded:
-        ratio = float(np.percentile(loaded, 99) / np.percentile(idle, 99))
-        print(
-            f"  p99 under ingest / baseline p99: {ratio:.2f}x; target p99 <= 100 ms: "
-            f"{'met' if np.percentile(loaded, 99) <= 100 else 'NOT met'}"
-        )
+        p99 = float(np.percentile(loaded, 99))
+        ratio = p99 / float(np.percentile(idle, 99))
+        print(f"  p99 under ingest / baseline p99: {ratio:.2f}x")
+        print(f"  target API p99 <= {TARGET_P99_MS:.0f} ms under ingest: {'PASS' if p99 <= TARGET_P99_MS else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from review_ui.auth import install
 from review_ui.db import Database
 from review_ui.hub import Hub
 from review_ui.images import ImageFiles
-from review_ui.link_server import LinkServer
+from review_ui.ingest import IngestProcess
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ def create_app(config: StationConfig, database: Database | None = None, *, link:
         server = None
         if link:
             keys_dir = config.review.keys_dir or config.storage.data_dir / "keys"
-            server = LinkServer(config.review.link_bind, keys_dir, db, images, hub.publish).start()
+            url = db.url.render_as_string(hide_password=False)
+            server = IngestProcess(config.review.link_bind, keys_dir, url, images.root, hub.publish)
             app.state.link = server
             log.info("stations connect to %s", server.endpoint)
         try:

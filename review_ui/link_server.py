@@ -105,12 +105,23 @@ class Decisions:
 
 
 class LinkServer:
-    def __init__(self, bind: str, keys_dir: Path, database: Database, images: ImageFiles, notify: Notify) -> None:
+    def __init__(
+        self,
+        bind: str,
+        keys_dir: Path,
+        database: Database,
+        images: ImageFiles,
+        notify: Notify,
+        *,
+        on_station: Callable[[str, StationSeen], None] | None = None,
+    ) -> None:
+        """`notify` hears what changed (for browsers); `on_station` each station's health report."""
         self.bind = bind
         self.keys_dir = keys_dir
         self.database = database
         self.images = images
         self.notify = notify
+        self.on_station = on_station
         self.stations: dict[str, StationSeen] = {}
         self.endpoint = ""  # the bound address, with the port ZeroMQ picked for `:*`
         self.problem: str | None = None  # the last failure to store or send, while it lasts
@@ -244,6 +255,8 @@ class LinkServer:
                     time.monotonic(), message.healthy, message.problems, message.counters, message.settings
                 )
                 self.stations[station] = seen
+                if self.on_station is not None:
+                    self.on_station(station, seen)
                 return message.id
             case AckMessage():
                 items.delivered(connection, message.ids)

@@ -23,7 +23,7 @@ from review_ui.stations import store
 from review_ui.templating import templates
 
 if TYPE_CHECKING:
-    from review_ui.link_server import LinkServer  # the link imports this package's store
+    from review_ui.ingest import IngestProcess  # the link imports this package's store
 
 router = APIRouter(tags=["stations"])
 Supervisor = Annotated[SessionUser, Depends(require_role("supervisor", "admin"))]
@@ -56,7 +56,7 @@ class SettingsChange(BaseModel):
 
 def stations(request: Request) -> list[StationView]:
     database: Database = request.app.state.db
-    link: LinkServer | None = request.app.state.link
+    link: IngestProcess | None = request.app.state.link
     seen = dict(link.stations) if link is not None else {}
     with database.engine.connect() as connection:
         known = {r[0] for r in connection.execute(select(items.items.c.station_id).distinct())}
