@@ -24,6 +24,7 @@ from inspection.actuation.driver import DriverError
 from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera
 from inspection.actuation.genicam_io import IoLines
 from inspection.actuation.genicam_server import IoServer
+from inspection.actuation.process import GateProcess
 from inspection.actuation.scheduler import GateScheduler
 from inspection.config import StationConfig, load_config
 from inspection.config.actuation import ActuatorConfig, GenicamDriverConfig
@@ -293,3 +294,26 @@ def test_writes_through_the_owners_server_land_in_its_node_map(camera: tuple[Nod
     with pytest.raises(DriverError, match="the acquisition process is gone"):
         driver.write("gate", True)
     assert not driver.connected
+
+
+@pytest.mark.genicam
+def test_a_reject_through_the_gate_process_fails_safe_naming_what_the_station_camera_lacks() -> None:
+    """The station's processes as they run: gate process -> socket -> acquisition process of the same camera."""
+    source = GenicamSource(GenicamSourceConfig.model_validate({"device": {"serial": "1"}, "pixel_format": "Mono8"}))
+    source.open()
+    results: list[ActuatorResult] = []
+    try:
+        driver = driver_config(owner="acquisition", device={"serial": "1"})
+        config = ActuatorConfig.model_validate({"lead_ms": 10, "pulse_width_ms": 20, "driver": driver.model_dump()})
+        gate = GateProcess(config, results.append, lambda kind, message: None)
+        gate.submit(
+            ActuatorCommand(
+                part_id="p0", action="reject", fire_at_ns=time.monotonic_ns() + 200_000_000, origin="auto", reason="x"
+            )
+        )
+        gate.close(drain_s=1.0)
+    finally:
+        source.close()
+    (result,) = results
+    assert result.outcome == "failed"
+    assert f"Viky serial 1 via viky.cti {MISSING}" in result.reason
