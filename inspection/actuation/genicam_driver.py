@@ -51,7 +51,7 @@ class GenicamDriver:
     ) -> None:
         """opener: reaches the camera's configured lines; by default as `owner` says."""
         self.config = config
-        self._open = opener or (OwnCamera.open if config.owner == "gate" else ViaAcquisition.open)
+        self._open = opener or (OwnCamera.open if config.owner == "gate" else ViaAcquisition.opener())
         self.has_line_stop = config.line_stop is not None
         self.inputs: frozenset[InputName] = frozenset(n for n in INPUTS if getattr(config.inputs, n) is not None)
         self.io_timeout_s = config.timeout_s
@@ -158,9 +158,21 @@ class ViaAcquisition:
         self._timeout_s = timeout_s
 
     @classmethod
-    def open(cls, config: GenicamDriverConfig) -> ViaAcquisition:
-        stack, _, _, device = find_camera(config)  # discovery only: the camera stays with its owner
-        stack.close()
+    def opener(cls) -> Callable[[GenicamDriverConfig], ViaAcquisition]:
+        """Discovers the camera once (on GigE that waits for every camera's answer); its identity does not change."""
+        found: list[DeviceInfo] = []
+
+        def open_lines(config: GenicamDriverConfig) -> ViaAcquisition:
+            if not found:
+                stack, _, _, device = find_camera(config)  # discovery only: the camera stays with its owner
+                stack.close()
+                found.append(device)
+            return cls.open(config, found[0])
+
+        return open_lines
+
+    @classmethod
+    def open(cls, config: GenicamDriverConfig, device: DeviceInfo) -> ViaAcquisition:
         try:
             conn = Client(str(io_address(device)), family="AF_UNIX")
         except OSError as exc:
