@@ -3,10 +3,18 @@ production start-up check on self-tests."""
 
 from __future__ import annotations
 
+import getpass
+import io
+import json
+import socket
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +22,7 @@ from click.testing import CliRunner
 from inspection.actuation.logging_driver import LoggingDriver
 from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.process import GateProcess
+from inspection.actuation.reset import Reset
 from inspection.actuation.scheduler import GateScheduler
 from inspection.actuation.sim_plc import SimPlc
 from inspection.cli import main
@@ -22,14 +31,16 @@ from inspection.config.actuation import ActuatorConfig
 from inspection.contracts import ActuatorCommand, ActuatorResult
 from inspection.errors import ConfigError
 from inspection.station.build import run_station
+from inspection.station.endpoint import Endpoint
 
 GATE, LINE_STOP, DIVERT, CONFIRM, BIN_FULL = 0, 1, 2, 3, 5
 
 
-def write_config(tmp_path: Path, port: int, extra: str = "") -> Path:
+def write_config(tmp_path: Path, port: int, extra: str = "", monitoring_port: int = 0) -> Path:
     path = tmp_path / "station.toml"
     path.write_text(
-        '[storage]\ndata_dir = "data"\n[monitoring]\nport = 0\n[link]\nserver = ""\n[model]\nverify_golden = false\n'
+        f'[storage]\ndata_dir = "data"\n[monitoring]\nport = {monitoring_port}\n[link]\nserver = ""\n'
+        "[model]\nverify_golden = false\n"
         f"[actuator]\npulse_width_ms = 20\nconfirmation_window_ms = 200\n{extra}"
         f'[actuator.driver]\nkind = "modbus"\nhost = "127.0.0.1"\nport = {port}\n'
         f"gate = {{ address = {GATE} }}\nline_stop = {{ address = {LINE_STOP} }}\n"
@@ -174,3 +185,124 @@ def test_opcua_gates_take_their_poll_and_back_off_from_the_config() -> None:
     scheduler = GateScheduler(config, LoggingDriver(), lambda result: None, lambda kind, message: None)
     assert scheduler._poll_ns == 25_000_000
     assert (scheduler._backoff.first_ns, scheduler._backoff.longest_ns) == (500_000_000, 9_000_000_000)
+
+
+# -- an operator resets 'cannot reject' on the running station ---------------------------------------
+
+
+def healthz(port: int) -> dict[str, object]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return dict(json.load(response))
+    except urllib.error.HTTPError as exc:  # 503 while unhealthy: the same document
+        return dict(json.load(exc))
+    except OSError:
+        return {}
+
+
+def metric(port: int, line_start: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(line_start))  # 0: not exported yet
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout_s:g} s for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_full_bin_stops_the_line_until_an_operator_resets_it_after_emptying_it(
+    tmp_path: Path, confirming_plc: SimPlc
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = load_config(write_config(tmp_path, confirming_plc.port, monitoring_port=port))
+    url = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    station = threading.Thread(target=run_station, args=(config, stop))
+    station.start()
+    try:
+        wait_for(lambda: healthz(port).get("gate") == "ok", "the station's gate")
+        confirming_plc.set_input(BIN_FULL, True)
+        wait_for(lambda: healthz(port).get("gate") == "cannot reject: bin_full", "'cannot reject' in /healthz")
+        assert confirming_plc.coils[LINE_STOP] is True
+        assert healthz(port)["healthy"] is False
+        assert metric(port, "inspection_gate_cannot_reject ") == 1
+        failed = 'inspection_gate_total{outcome="failed"}'
+        wait_for(lambda: metric(port, failed) >= 3, "passes recorded failed at the gate")  # 2 s capture to gate
+
+        refused = CliRunner().invoke(main, ["actuator", "reset", "--url", url, "--reason", "bin looks fine"])
+        assert refused.exit_code == 1, refused.output
+        assert "bin_full still active" in refused.output
+        assert confirming_plc.coils[LINE_STOP] is True
+
+        confirming_plc.set_input(BIN_FULL, False)
+        reason = "bin emptied by the shift lead"
+        result = CliRunner().invoke(
+            main, ["actuator", "reset", "--config", str(tmp_path / "station.toml"), "--reason", reason]
+        )
+        released_ns = time.monotonic_ns()
+        assert result.exit_code == 0, result.output
+        assert "line stop released" in result.output and "was: bin_full" in result.output
+        assert confirming_plc.coils[LINE_STOP] is False
+        assert healthz(port)["gate"] == "ok"
+        assert metric(port, 'inspection_gate_resets_total{result="accepted"}') == 1
+        assert metric(port, 'inspection_gate_resets_total{result="refused"}') == 1
+        assert metric(port, "inspection_gate_cannot_reject ") == 0
+        time.sleep(1.0)  # about ten more parts reach the gate
+    finally:
+        stop.set()
+        station.join()
+
+    db = sqlite3.connect(tmp_path / "data" / "station.db")
+    resets = db.execute("SELECT by, reason, accepted, before FROM gate_resets ORDER BY utc").fetchall()
+    after = db.execute("SELECT action, outcome FROM actuations WHERE planned_ns > ?", (released_ns,)).fetchall()
+    during = db.execute("SELECT outcome FROM actuations WHERE action = 'pass' AND planned_ns < ?", (released_ns,))
+    held = {outcome for (outcome,) in during}
+    db.close()
+    user = getpass.getuser()
+    assert resets == [(user, "bin looks fine", 0, "bin_full"), (user, reason, 1, "bin_full")]
+    assert "failed" in held  # nothing passed while the station could not reject
+    assert after and all(outcome in ("passed", "fired") for _, outcome in after), after
+
+
+def test_the_reset_route_takes_a_well_formed_post_from_this_machine_only(tmp_path: Path) -> None:
+    from inspection.station.accounting import Accounting  # noqa: PLC0415
+    from inspection.station.monitoring import StationMonitor  # noqa: PLC0415
+
+    monitor = StationMonitor(Accounting(), {}, lambda: 0, lambda: None, 60.0)
+    asked: list[tuple[str, str]] = []
+
+    def gate_reset(by: str, reason: str) -> Reset:
+        asked.append((by, reason))
+        return Reset(False, "bin_open", "bin_open still active: clear it, then reset")
+
+    def call(remote: str, method: str = "POST", body: bytes = b'{"by": "ann", "reason": "closed it"}') -> str:
+        environ: dict[str, Any] = {"PATH_INFO": "/actuator/reset", "REQUEST_METHOD": method, "REMOTE_ADDR": remote}
+        environ.update({"CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)})
+        statuses: list[str] = []
+        endpoint._app(environ, lambda status, headers: statuses.append(status))
+        return statuses[0]
+
+    with Endpoint(monitor, "127.0.0.1", 0, gate_reset) as endpoint:
+        assert call("10.0.0.7").startswith("403")  # another machine on the plant net
+        assert call("127.0.0.1", method="GET").startswith("405")
+        assert call("127.0.0.1", body=b'{"by": "ann", "reason": " "}').startswith("400")
+        assert call("127.0.0.1", body=b"not json").startswith("400")
+        assert asked == []
+        assert call("127.0.0.1").startswith("409")  # refused by the gate: the same document as a 200
+        assert asked == [("ann", "closed it")]
+        refused = CliRunner().invoke(
+            main, ["actuator", "reset", "--url", f"http://127.0.0.1:{endpoint.port}", "--reason", "closed it"]
+        )
+        assert refused.exit_code == 1 and "bin_open still active" in refused.output
+    with Endpoint(monitor, "127.0.0.1", 0) as endpoint:
+        assert call("127.0.0.1").startswith("404")  # no gate to reset
+    gone = CliRunner().invoke(
+        main, ["actuator", "reset", "--url", f"http://127.0.0.1:{endpoint.port}", "--reason", "x"]
+    )
+    assert gone.exit_code == 2 and "no station answers" in gone.output

@@ -90,6 +90,7 @@ def test_metrics_balance_and_health_is_ok_while_the_station_runs(
         "store": "ok",
         "link": "not configured",
         "image": "not configured",
+        "gate": "ok",
         "healthy": True,
     }
 

@@ -4,21 +4,27 @@ In the station's process the scheduler thread shares the interpreter lock with i
 recording threads: `benchmarks/gate_timing.py` measured a firing-time p99 of ~27 ms under full
 load that way. Here the scheduler and its driver run in a child (from the fork server, ended with
 the station), at real-time priority where the OS allows it. The station's side only queues
-commands on a pipe (`submit`/`passed`, called on the hot path) and records what comes back.
+commands on a pipe (`submit`/`passed`, called on the hot path) and records what comes back; an
+operator's `reset` goes the same way and waits for the scheduler's answer.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import logging
 import os
 import threading
 from collections import Counter
+from concurrent.futures import Future
+from dataclasses import asdict
 from multiprocessing.connection import Connection
 from typing import Literal
 
 from inspection.actuation.build import build_scheduler, log_alarm
 from inspection.actuation.logging_gate import LoggingGate
+from inspection.actuation.reset import Reset
 from inspection.actuation.scheduler import Alarm, GateScheduler, Record
 from inspection.config.actuation import ActuatorConfig, LoggingDriverConfig
 from inspection.contracts import ActuatorCommand, ActuatorResult
@@ -27,6 +33,7 @@ from inspection.lifetime import die_with_parent, process_context
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 30.0
+RESET_TIMEOUT_S = 5.0  # the scheduler answers between pulses: well under a second unless the PLC hangs
 REALTIME_PRIORITY = 20
 
 
@@ -43,6 +50,8 @@ class GateProcess:
         commands_out, self._commands = context.Pipe(duplex=False)
         self._events, events_in = context.Pipe(duplex=False)
         self._send_lock = threading.Lock()
+        self._answers: dict[int, Future[Reset]] = {}  # resets asked, by id
+        self._reset_ids = itertools.count()
         self._process = context.Process(
             target=serve,
             args=(config.model_dump_json(), commands_out, events_in, os.getpid()),
@@ -67,6 +76,19 @@ class GateProcess:
 
     def passed(self, part_id: str, arrival_ns: int, origin: Literal["auto", "human"] = "auto") -> None:
         self._send(["passed", part_id, arrival_ns, origin])
+
+    def reset(self, timeout_s: float = RESET_TIMEOUT_S) -> Reset:
+        """An operator's reset of 'cannot reject' (see reset.py); blocks until the scheduler answers."""
+        asked = next(self._reset_ids)
+        answer: Future[Reset] = Future()
+        self._answers[asked] = answer
+        self._send(["reset", asked])
+        try:
+            return answer.result(timeout_s)
+        except TimeoutError:
+            return Reset(False, self.cannot_reject, f"the gate process did not answer within {timeout_s:g} s")
+        finally:
+            self._answers.pop(asked, None)
 
     def close(self, drain_s: float = 0.0) -> None:
         """Fires what is due within `drain_s`; waits for every result to be recorded."""
@@ -100,6 +122,9 @@ class GateProcess:
                     self._alarm(rest[0], rest[1])
                 case "state":
                     self.cannot_reject = rest[0]
+                case "reset":
+                    if (answer := self._answers.get(rest[0])) is not None:
+                        answer.set_result(Reset(**rest[1]))
                 case "closed":
                     return
 
@@ -123,6 +148,12 @@ def serve(config_json: str, commands: Connection, events: Connection, parent_pid
 
     def alarm(kind: str, message: str) -> None:
         emit(["alarm", kind, message])
+        if running:  # e.g. 'cannot reject' raised by a fault input while no part is recorded
+            emit(["state", running[0].cannot_reject])
+
+    def answer(asked: int, done: Future[Reset]) -> None:
+        emit(["state", running[0].cannot_reject])  # first: the station's state is current when reset() returns
+        emit(["reset", asked, asdict(done.result())])
 
     try:
         scheduler = build_scheduler(config, record, alarm)
@@ -138,6 +169,8 @@ def serve(config_json: str, commands: Connection, events: Connection, parent_pid
                 scheduler.submit(ActuatorCommand.model_validate_json(rest[0]))
             case "passed":
                 scheduler.passed(rest[0], rest[1], rest[2])
+            case "reset":
+                scheduler.reset().add_done_callback(functools.partial(answer, rest[0]))
             case "close":
                 scheduler.close(rest[0])
                 emit(["state", scheduler.cannot_reject])

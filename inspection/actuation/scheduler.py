@@ -312,6 +312,8 @@ class GateScheduler:
             self._lost(f"releasing the line stop: {exc}")
             return Reset(False, before, f"releasing the line stop failed: {exc}")
         self.cannot_reject = None
+        if before is None:
+            return Reset(True, None, "nothing was latched: the line stop output is off")
         log.warning("cannot reject (%s) reset by an operator: line stop released", before)
         return Reset(True, before, "line stop released: the station rejects again")
 

@@ -18,6 +18,7 @@ from camera.genicam.source import GenicamSource
 from inspection.actuation.build import drain_s, gate_policy
 from inspection.actuation.logging_gate import LoggingGate
 from inspection.actuation.process import GateProcess, start_gate
+from inspection.actuation.reset import GateReset
 from inspection.actuation.self_test import require_recent
 from inspection.config import StationConfig
 from inspection.config.camera import GenicamSourceConfig
@@ -130,13 +131,16 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
             gate = actuator
             station.monitor.gate_counts = lambda: dict(gate.counts)
             station.monitor.gate_alarms = lambda: dict(gate.alarms)
+            station.monitor.gate_state = lambda: gate.cannot_reject
+            reset = GateReset(gate if isinstance(gate, GateProcess) else None, config.storage.data_dir / DATABASE)
+            station.monitor.gate_resets = lambda: dict(reset.counts)
             if (latest := store.latest_settings()) is not None:
                 apply_settings(station, latest)  # a supervisor's change outlives a restart
             if review is not None and keys is not None and config.link.server:
                 link = start_link(config, keys, store, review, station)
             if config.monitoring.port is None:
                 return station.run(stop, max_parts)
-            with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port) as endpoint:
+            with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port, reset) as endpoint:
                 log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
                 return station.run(stop, max_parts)
     finally:

@@ -28,6 +28,7 @@ class Health:
     store: str
     link: str
     image: str = "not configured"  # image health against the calibration reference: ok, warn: .., fail: ..
+    gate: str = "not configured"  # ok, or "cannot reject: <why>" until an operator resets it
 
     @property
     def healthy(self) -> bool:
@@ -59,6 +60,8 @@ class StationMonitor(Collector):
         self.review_counts: Callable[[], dict[str, int]] = dict
         self.gate_counts: Callable[[], dict[str, int]] = dict  # set when a gate scheduler runs: outcome -> parts
         self.gate_alarms: Callable[[], dict[str, int]] = dict  # kind -> alarms raised
+        self.gate_state: Callable[[], str | None] | None = None  # why the gate cannot reject; None: it can
+        self.gate_resets: Callable[[], dict[str, int]] = dict  # operator resets: accepted / refused
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "inspection_stage_latency_seconds",
@@ -101,7 +104,10 @@ class StationMonitor(Collector):
         model = "ok" if not errors else f"{errors} model errors since start"
         link = "not configured" if self.link_problem is None else (self.link_problem() or "ok")
         image = "not configured" if self.image_problem is None else self.image_problem()
-        return Health(camera, model, self.store_problem() or "ok", link, image)
+        gate = "not configured"
+        if self.gate_state is not None:
+            gate = "ok" if (why := self.gate_state()) is None else f"cannot reject: {why}"
+        return Health(camera, model, self.store_problem() or "ok", link, image, gate)
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
         s = self.accounting.snapshot()
@@ -144,12 +150,23 @@ class StationMonitor(Collector):
         for kind, count in sorted(self.gate_alarms().items()):
             alarms.add_metric([kind], count)
         yield alarms
-        health = self.health()  # once per scrape: both gauges describe the same moment
+        resets = CounterMetricFamily(
+            "inspection_gate_resets", "Operator resets of 'cannot reject', by result", labels=["result"]
+        )
+        for result in ("accepted", "refused"):
+            resets.add_metric([result], self.gate_resets().get(result, 0))
+        yield resets
+        health = self.health()  # once per scrape: the gauges describe the same moment
         image = health.image
         yield GaugeMetricFamily(
             "inspection_image_health",
             "Image against its calibration reference: 0 ok (or not configured), 1 warn, 2 fail",
             value=2 if image.startswith("fail") else int(image.startswith("warn")),
+        )
+        yield GaugeMetricFamily(
+            "inspection_gate_cannot_reject",
+            "1 while the station cannot reject (line stop set), until an operator resets it",
+            value=int(health.gate.startswith("cannot reject")),
         )
         yield GaugeMetricFamily(
             "inspection_healthy", "1 when camera, model, store and link are healthy", value=int(health.healthy)
