@@ -1,15 +1,17 @@
 """GenICam gate output: the latency routing each write through the camera's acquisition process adds.
 
 The write lands in a real GenApi node map (tests/genicam_xml/io_camera.xml over a register space
-whose port stamps each write with time.monotonic_ns, one clock for all processes). Three ways, same run:
+whose port stamps each write with time.monotonic_ns, one clock for all processes). Four ways, same run:
 1. in-process: the gate process owns the camera (owner = 'gate') and writes its node map itself;
 2. routed, owner idle: the write goes over the Unix socket to the owner's I/O server;
-3. routed, owner acquiring: the owner also fetches viky frames (800x600 Mono8, 200 fps requested)
-   in its main loop, as the acquisition process does, so the server thread competes for the GIL.
+3./4. routed, owner acquiring: the owner also fetches viky frames (800x600 Mono8, --fps, 200 by default)
+   in its main loop, as the acquisition process does, so the server thread competes for the GIL;
+   once untuned (10 ms native waits, default GIL switch interval) and once as the acquisition
+   process runs while a gate is attached (DeviceSession.serve_gate: 1 ms waits, 0.5 ms switches).
 For each: from the driver's write call to the write landing in the register (what delays a firing),
 and the whole call (how long the scheduler thread is blocked); then the ratios against (1).
 
-    .venv/bin/python benchmarks/genicam_output_latency.py [--writes 1000] [--interval-ms 5]
+    .venv/bin/python benchmarks/genicam_output_latency.py [--writes 1000] [--interval-ms 5] [--fps 200]
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ from inspection.config.camera import DeviceSelector, GenicamSourceConfig
 
 XML = Path(__file__).resolve().parents[1] / "tests" / "genicam_xml" / "io_camera.xml"
 USER_OUTPUTS = 0x4000
-CAMERA = GenicamSourceConfig(
-    device=DeviceSelector(serial="0"), pixel_format="Mono8", width=800, height=600, frame_rate_hz=200.0
-)
+
+
+def camera(fps: float) -> GenicamSourceConfig:
+    return GenicamSourceConfig(
+        device=DeviceSelector(serial="0"), pixel_format="Mono8", width=800, height=600, frame_rate_hz=fps
+    )
 
 
 class StampingPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classes are untyped
@@ -75,10 +80,10 @@ def config(owner: str) -> GenicamDriverConfig:
     )
 
 
-def owner_process(pipe: Connection, acquire: bool, tuned: bool) -> None:
+def owner_process(pipe: Connection, acquire: bool, tuned: bool, fps: float) -> None:
     """The camera's owner: an I/O server on the XML node map, beside a fetch loop when `acquire`."""
     node_map, port = xml_camera()
-    session = DeviceSession(CAMERA, producer_files([]))
+    session = DeviceSession(camera(fps), producer_files([]))
     if acquire:
         opened = session.open()
         device = opened.device
@@ -130,10 +135,12 @@ def in_process(writes: int, interval_s: float) -> tuple[np.ndarray, np.ndarray]:
     return np.subtract(port.landed, starts), np.subtract(ends, starts)
 
 
-def routed(writes: int, interval_s: float, *, acquire: bool, tuned: bool) -> tuple[np.ndarray, np.ndarray, str]:
+def routed(
+    writes: int, interval_s: float, *, acquire: bool, tuned: bool, fps: float
+) -> tuple[np.ndarray, np.ndarray, str]:
     context = multiprocessing.get_context("spawn")
     pipe, child_pipe = context.Pipe()
-    child = context.Process(target=owner_process, args=(child_pipe, acquire, tuned))
+    child = context.Process(target=owner_process, args=(child_pipe, acquire, tuned, fps))
     child.start()
     assert pipe.recv() == "ready"
     driver = GenicamDriver(config("acquisition"))
@@ -155,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--interval-ms", type=float, default=5.0)
+    parser.add_argument("--fps", type=float, default=200.0, help="the owner's requested frame rate")
     args = parser.parse_args()
     interval_s = args.interval_ms / 1e3
     base_land, base_call = in_process(args.writes, interval_s)
@@ -164,7 +172,7 @@ def main() -> None:
         ("routed, owner acquiring, untuned", True, False),
         ("routed, owner acquiring, gate-tuned", True, True),  # as the acquisition process runs with a gate
     ]:
-        rows.append((name, *routed(args.writes, interval_s, acquire=acquire, tuned=tuned)))
+        rows.append((name, *routed(args.writes, interval_s, acquire=acquire, tuned=tuned, fps=args.fps)))
     print(f"{args.writes} writes, one every {args.interval_ms:g} ms; ms p50 / p99 / max")
     base_p99 = stats(base_land)[1]
     for name, land, call, owner in rows:

@@ -10,9 +10,11 @@ nothing about hardware. Hence `owner`:
   it, serves the writes (genicam_server.py) and this driver sends each one there over a Unix
   socket found from the device's identity. The server is a thread beside the fetch loop and needs
   the GIL, which harvesters' fetch holds in long native waits: `benchmarks/genicam_output_latency.py`
-  measured call-to-register p50 / p99 / max 3.8 / 15 / 32 ms with the loop as it was, and
-  1.5 / 6.4 / 9.5 ms with the shorter native waits and GIL turns the acquisition process switches
-  to while a gate is attached (+5% of a core), against 0.16 / 0.44 / 0.92 ms in-process.
+  measured call-to-register p50 / p99 / max at ~190 fps 1.5-3.8 / 13-15 / 32-37 ms with the loop
+  as it was (8.8 / 31 / 40 ms at 50 fps), and 1.4-1.5 / 6.4 / 9.5-16 ms (1.5 / 4.7 / 6.6 at 50 fps)
+  with the shorter native waits and GIL turns the acquisition process switches to while a gate is
+  attached (+5% of a core), against 0.15-0.17 / 0.36-0.44 / 0.9-1.1 ms in-process. Where the gate
+  must be tight (the 2 ms firing target), use a PLC or an I/O-only camera with owner = 'gate'.
 - `gate`: an I/O-only camera nothing else opens; the gate process opens it and writes directly.
 The gate process (process.py) times the pulses in both cases; only the node writes move. The station
 times the pulse (set, then reset after pulse_width_ms): a user output has no pulse timer of its own,
