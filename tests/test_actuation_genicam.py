@@ -47,6 +47,7 @@ class RegisterPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classe
         super().__init__()
         self.memory = bytearray(0x5000)
         self.writes: list[tuple[int, int, int]] = []
+        self.unplugged = False
 
     def is_open(self) -> bool:
         return True
@@ -58,6 +59,8 @@ class RegisterPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classe
         return bytes(self.memory[address : address + length])
 
     def write(self, address: int, value: bytes) -> None:
+        if self.unplugged:
+            raise OSError("the camera does not answer")
         self.memory[address : address + len(value)] = value
         self.writes.append((time.monotonic_ns(), address, int.from_bytes(value, "little")))
 
@@ -118,6 +121,26 @@ def test_on_and_off_land_in_each_user_outputs_bit(camera: tuple[NodeMap, Registe
     assert port.word(USER_OUTPUTS) == 0b100
     driver.write("line_stop", False)
     assert port.word(USER_OUTPUTS) == 0
+
+
+def test_a_camera_that_stops_answering_is_a_driver_error_and_a_disconnect(
+    camera: tuple[NodeMap, RegisterPort],
+) -> None:
+    node_map, port = camera
+    driver = driver_on(node_map, driver_config())
+    driver.connect()
+    port.unplugged = True
+    with pytest.raises(
+        DriverError, match=r"camera IoTestCamera: writing UserOutput1 \(Line1\) True: .*does not answer"
+    ):
+        driver.write("gate", True)
+    assert not driver.connected
+    with pytest.raises(DriverError, match="not connected to camera at index 0"):
+        driver.write("gate", False)
+    port.unplugged = False
+    driver.connect()  # as the scheduler reconnects
+    driver.write("gate", True)
+    assert port.word(USER_OUTPUTS) == 0b010
 
 
 def test_the_gate_output_pulses_for_each_reject_in_order(camera: tuple[NodeMap, RegisterPort]) -> None:

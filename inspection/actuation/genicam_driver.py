@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from multiprocessing.connection import Client, Connection
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from camera.genicam.discovery import DeviceInfo, harvester, list_devices, producer_files, select_device
 from inspection.actuation.driver import INPUTS, DriverError, InputName, Output
@@ -36,6 +36,7 @@ from inspection.actuation.genicam_server import io_address
 from inspection.config.actuation import GenicamDriverConfig
 from inspection.errors import CameraError
 
+T = TypeVar("T")
 CONFIGURE_TIMEOUT_S = 5.0  # checking and setting every line: a dozen node accesses, each a GenTL round trip
 
 
@@ -64,9 +65,18 @@ class GenicamDriver:
         return self._lines is not None
 
     def connect(self) -> None:
-        """Opens (or reaches) the camera and checks and configures every line; raises DriverError naming it."""
+        """Opens (or reaches) the camera and checks and configures every line; raises DriverError naming it.
+
+        Nothing else may escape: the scheduler reconnects from its own thread, which must survive a
+        GenTL error as it survives a refused connection.
+        """
         self.close()
-        self._lines = self._open(self.config)
+        try:
+            self._lines = self._open(self.config)
+        except DriverError:
+            raise
+        except Exception as exc:
+            raise DriverError(f"camera {describe_selector(self.config)}: {type(exc).__name__}: {exc}") from exc
 
     def write(self, output: Output, on: bool) -> None:
         self._call(lambda lines: lines.write(output, on))
@@ -74,28 +84,23 @@ class GenicamDriver:
     def read_inputs(self) -> Mapping[InputName, bool]:
         if not self.inputs:
             return {}
-        values: Mapping[InputName, bool] = {}
-
-        def read(lines: Lines) -> None:
-            nonlocal values
-            values = lines.read_inputs()
-
-        self._call(read)
-        return values
+        return self._call(lambda lines: lines.read_inputs())
 
     def close(self) -> None:
         lines, self._lines = self._lines, None
         if lines is not None:
             lines.close()
 
-    def _call(self, action: Callable[[Lines], None]) -> None:
+    def _call(self, action: Callable[[Lines], T]) -> T:
         if self._lines is None:
             raise DriverError(f"not connected to camera {describe_selector(self.config)}")
         try:
-            action(self._lines)
-        except DriverError:
+            return action(self._lines)
+        except Exception as exc:
             self.close()
-            raise
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverError(f"camera {describe_selector(self.config)}: {type(exc).__name__}: {exc}") from exc
 
 
 def find_camera(config: GenicamDriverConfig) -> tuple[ExitStack, Any, int, DeviceInfo]:
@@ -129,8 +134,8 @@ class OwnCamera:
                 acquirer = h.create(index)
             except Exception as exc:
                 raise DriverError(
-                    f"camera {device.describe()} cannot be opened ({type(exc).__name__}: {exc}); if the station "
-                    "acquires from it, set actuator.driver.owner = 'acquisition'"
+                    f"camera {device.describe()} cannot be opened ({type(exc).__name__}: {exc}): another process "
+                    "holds it; if that is the station's acquisition, set actuator.driver.owner = 'acquisition'"
                 ) from exc
             stack.callback(acquirer.destroy)
             lines = IoLines(acquirer.remote_device.node_map, config, device.describe())
