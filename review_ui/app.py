@@ -20,6 +20,8 @@ from review_ui.db import Database
 from review_ui.hub import Hub
 from review_ui.images import ImageFiles
 from review_ui.ingest import IngestProcess
+from review_ui.queue.lines import QueueLines
+from review_ui.queue.schemas import QueueEntry
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -29,7 +31,8 @@ def create_app(config: StationConfig, database: Database | None = None, *, link:
     """`database` defaults to the configured one (the app closes only one it opened); `link=False`: no stations."""
     owned = database is None
     db = database or Database(database_url(config.review, config.storage.data_dir))
-    hub = Hub()
+    lines: QueueLines[QueueEntry] = QueueLines()
+    hub = Hub(on_change=lines.invalidate)
     images = ImageFiles(config.storage.data_dir / "review_images")
 
     @asynccontextmanager
@@ -60,6 +63,7 @@ def create_app(config: StationConfig, database: Database | None = None, *, link:
     app.state.review = config.review
     app.state.db = db
     app.state.hub = hub
+    app.state.queue_lines = lines
     app.state.images = images
     app.state.link = None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 
 QUEUE_EVENTS = 256
 
@@ -12,7 +13,9 @@ QUEUE_EVENTS = 256
 class Hub:
     """Thread-safe fan-out into asyncio queues; a client too slow to keep up loses events, never blocks others."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
+        """`on_change` runs on every publish, before any browser hears of it (it drops cached queue lines)."""
+        self._on_change = on_change
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -36,6 +39,7 @@ class Hub:
 
     def publish(self, kind: str, data: dict[str, object]) -> None:
         """Callable from any thread."""
+        self._on_change()
         if self._loop is None:
             return
         event = f"event: {kind}\ndata: {json.dumps(data)}\n\n"

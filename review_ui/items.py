@@ -30,7 +30,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    exists,
     false,
     or_,
     select,
@@ -103,10 +102,10 @@ Index("review_verdicts_outbox", verdicts.c.delivered)
 LIVE = ("pending", "claimed")  # a human may still decide in the window
 OPEN = (*LIVE, "awaiting_second")  # the station still waits for the server
 
-_awaiting = and_(verdicts.c.part_id == items.c.part_id, verdicts.c.awaiting_second.is_(True))
+AWAITING = and_(verdicts.c.part_id == items.c.part_id, verdicts.c.awaiting_second.is_(True))
 # Joined onto every item row, so the API can show who released an item that waits for a second signer.
-_RELEASE_COLUMNS = (
-    select(verdicts.c.by).where(_awaiting).limit(1).scalar_subquery().label("released_by"),
+RELEASE_COLUMNS = (
+    select(verdicts.c.by).where(AWAITING).limit(1).scalar_subquery().label("released_by"),
     select(verdicts.c.second_by)
     .where(verdicts.c.part_id == items.c.part_id, verdicts.c.second_by.is_not(None))
     .limit(1)
@@ -204,7 +203,7 @@ def expire_due(connection: Connection, now: dt.datetime) -> int:
 
 
 def get_item(connection: Connection, part_id: str) -> dict[str, Any]:
-    row = connection.execute(select(items, *_RELEASE_COLUMNS).where(items.c.part_id == part_id)).mappings().first()
+    row = connection.execute(select(items, *RELEASE_COLUMNS).where(items.c.part_id == part_id)).mappings().first()
     if row is None:
         raise ItemError(f"no review item {part_id!r}", status=404)
     return dict(row)
@@ -216,29 +215,6 @@ def lock_item(connection: Connection, part_id: str) -> None:
     """
     if connection.dialect.name != "sqlite":
         connection.execute(select(items.c.part_id).where(items.c.part_id == part_id).with_for_update()).first()
-
-
-QUEUE_LINE = ("part_id", "station_id", "verdict", "score", "deadline_utc", "state", "claimed_by", "escalated")
-
-
-def queue(connection: Connection, username: str, limit: int = 100) -> list[dict[str, Any]]:
-    """What an inspector should look at: waiting items by deadline (claims of others marked), then expired ones."""
-    columns = (*(items.c[name] for name in QUEUE_LINE), *_RELEASE_COLUMNS, seen.c.username.label("seen_by_me"))
-    waiting = connection.execute(
-        select(*columns)
-        .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
-        .where(items.c.state.in_(OPEN))
-        .order_by(items.c.deadline_utc)
-        .limit(limit)
-    ).mappings()
-    expired = connection.execute(
-        select(*columns)
-        .outerjoin(seen, and_(seen.c.part_id == items.c.part_id, seen.c.username == username))
-        .where(and_(items.c.state == "expired", or_(items.c.human_verdict.is_(None), exists().where(_awaiting))))
-        .order_by(items.c.deadline_utc.desc())
-        .limit(30)
-    ).mappings()
-    return [dict(row) for row in [*waiting, *expired]]
 
 
 def claim(connection: Connection, part_id: str, username: str, now: dt.datetime, lease_s: float) -> dict[str, Any]:

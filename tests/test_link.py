@@ -22,6 +22,7 @@ from review_ui import items
 from review_ui.db import Database
 from review_ui.images import ImageFiles
 from review_ui.link_server import LinkServer
+from review_ui.queue import lines as queue_lines
 
 PARTS = 60
 
@@ -80,7 +81,7 @@ def test_every_decision_reaches_the_server_once_with_pictures_and_verdicts_drive
         """Answers the first few review items at once: reject, pass, reject..."""
         while not stop.is_set():
             with link.database.engine.begin() as connection:
-                waiting = [row for row in items.queue(connection, "ann") if row["state"] == "pending"]
+                waiting = [row for row in queue_lines.queue(connection, "ann") if row["state"] == "pending"]
                 for row in waiting[:1]:
                     choice: items.Choice = "pass" if len(answered) % 2 else "reject"
                     items.resolve(

@@ -23,6 +23,7 @@ from inspection.config import StationConfig
 from inspection.station.build import run_station
 from review_ui import items
 from review_ui.db import Database
+from review_ui.queue import lines as queue_lines
 
 pytestmark = pytest.mark.slow
 PARTS = 90
@@ -101,7 +102,7 @@ def test_killing_the_review_server_mid_run_loses_and_duplicates_nothing(
         while not done.is_set():
             try:
                 with database.engine.begin() as connection:
-                    for row in items.queue(connection, "ann")[:1]:
+                    for row in queue_lines.queue(connection, "ann")[:1]:
                         if row["state"] != "pending":
                             continue
                         choice: items.Choice = "pass" if len(answered) % 2 else "reject"

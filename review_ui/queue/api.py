@@ -18,6 +18,8 @@ from review_ui.auth.signatures import sign
 from review_ui.db import Database, utc_text
 from review_ui.hub import Hub
 from review_ui.images import ImageFiles
+from review_ui.queue import lines
+from review_ui.queue.lines import QueueLines
 from review_ui.queue.schemas import (
     ApprovalRequest,
     ApprovalResult,
@@ -48,11 +50,26 @@ def item_or_404(connection: Connection, part_id: str) -> dict[str, object]:
 
 
 @router.get("/queue", response_model=QueueView, summary="Items waiting for a human, by deadline; then expired ones")
-def get_queue(request: Request, user: CurrentUser) -> QueueView:
+def get_queue(request: Request, user: CurrentUser) -> Response:
+    """The lines shared by all inspectors come from `QueueLines` (read once per change); "seen" is this user's.
+
+    Answered as JSON made here: FastAPI would otherwise check the view it was just given, line by line.
+    """
     database: Database = request.app.state.db
+    cache: QueueLines[QueueEntry] = request.app.state.queue_lines
+
+    def read() -> list[QueueEntry]:
+        with database.engine.connect() as connection:
+            return [QueueEntry.from_row(row) for row in lines.shared_lines(connection)]
+
+    entries = cache.get(read)
     with database.engine.connect() as connection:
-        rows = items.queue(connection, user.username)
-    return QueueView(server_utc=utc_text(now()), items=[QueueEntry.from_row(row) for row in rows])
+        seen = lines.seen_by(connection, user.username, [entry.part_id for entry in entries])
+    view = QueueView(
+        server_utc=utc_text(now()),
+        items=[entry.model_copy(update={"seen": True}) if entry.part_id in seen else entry for entry in entries],
+    )
+    return Response(view.model_dump_json(), media_type="application/json")
 
 
 @router.get("/items/{part_id}", response_model=Item, summary="One item")

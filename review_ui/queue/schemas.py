@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from inspection.contracts import Region
-from review_ui.items import QUEUE_LINE
+from review_ui.queue.lines import QUEUE_LINE
 
 
 class Item(BaseModel):
