@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -19,14 +20,23 @@ class ImageFiles:
         root.mkdir(parents=True, exist_ok=True)
 
     def put(self, data: bytes) -> str:
-        """Stores bytes under their sha256 (written once, atomically) and returns the hash."""
+        """Stores bytes under their sha256 and returns the hash, durably: the link acknowledges an item only
+        after its pictures and its row are on disk (DESIGN invariant 3), so a crash never leaves a row whose
+        picture is empty or gone. Written once, atomically: a file under its final name is always whole.
+        """
         sha = hashlib.sha256(data).hexdigest()
         path = self.path(sha)
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
+            if not path.parent.exists():
+                path.parent.mkdir(exist_ok=True)
+                _sync_directory(self.root)
             partial = path.with_suffix(".part")
-            partial.write_bytes(data)
+            with partial.open("wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
             partial.replace(path)
+            _sync_directory(path.parent)
         return sha
 
     def path(self, sha: str) -> Path:
@@ -51,6 +61,15 @@ class ImageFiles:
         if image is None:
             raise FileNotFoundError(f"image {sha} is missing from {self.root}")
         return image
+
+
+def _sync_directory(folder: Path) -> None:
+    """A new or renamed entry is on disk only once its directory is."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _png(image: np.ndarray) -> bytes:
