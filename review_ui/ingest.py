@@ -28,39 +28,31 @@ from review_ui.link_server import Notify, StationSeen
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+RESTART_S = 1.0
 
 
 class IngestProcess:
-    """The link server's child process, seen from the web process; `close()` it when the app stops."""
+    """The link server's child process, seen from the web process; started again if it dies; `close()` it."""
 
     def __init__(self, bind: str, keys_dir: Path, database_url: str, images_root: Path, notify: Notify) -> None:
         self._notify = notify
+        self._bind = bind
+        self._args = (bind, str(keys_dir), database_url, str(images_root))
         self.stations: dict[str, StationSeen] = {}  # the last health report of each station, as the child got it
-        context = process_context()
-        commands_out, self._commands = context.Pipe(duplex=False)
-        self._events, events_in = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=serve,
-            args=(bind, str(keys_dir), database_url, str(images_root), commands_out, events_in, os.getpid()),
-            name="review-ingest",
-            daemon=True,
-        )
-        self._process.start()
-        commands_out.close()
-        events_in.close()
-        if not self._events.poll(START_TIMEOUT_S):
-            self._process.kill()
-            raise ConfigError(f"review.link_bind: the link process did not start within {START_TIMEOUT_S:.0f} s")
-        kind, detail = json.loads(self._events.recv_bytes())
-        if kind == "error":
-            self._process.join()
-            raise ConfigError(f"review.link_bind: cannot serve stations on {bind}: {detail}")
-        self.endpoint: str = detail  # the bound address, with the port ZeroMQ picked for `:*`
-        self._receiver = threading.Thread(target=self._receive, name="review-ingest-events", daemon=True)
+        self.restarts = 0
+        self._lock = threading.Lock()  # one child at a time: starting one and closing never overlap
+        self._closing = threading.Event()
+        self.endpoint = self._start()  # the bound address, with the port ZeroMQ picked for `:*`
+        self._receiver = threading.Thread(target=self._run, name="review-ingest-events", daemon=True)
         self._receiver.start()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def close(self) -> None:
-        with contextlib.suppress(OSError):  # already gone: nothing to stop
+        self._closing.set()
+        with self._lock, contextlib.suppress(OSError):  # already gone: nothing to stop
             self._commands.send_bytes(b'["close"]')
         self._receiver.join(STOP_TIMEOUT_S)
         self._process.join(STOP_TIMEOUT_S)
@@ -68,20 +60,59 @@ class IngestProcess:
             self._process.kill()
             self._process.join()
 
-    def _receive(self) -> None:
+    def _start(self) -> str:
+        context = process_context()
+        commands_out, commands = context.Pipe(duplex=False)
+        events, events_in = context.Pipe(duplex=False)
+        process = context.Process(
+            target=serve, args=(*self._args, commands_out, events_in, os.getpid()), name="review-ingest", daemon=True
+        )
+        process.start()
+        commands_out.close()
+        events_in.close()
+        if not events.poll(START_TIMEOUT_S):
+            process.kill()
+            raise ConfigError(f"review.link_bind: the link process did not start within {START_TIMEOUT_S:.0f} s")
+        kind, detail = json.loads(events.recv_bytes())
+        if kind == "error":
+            process.join()
+            raise ConfigError(f"review.link_bind: cannot serve stations on {self._bind}: {detail}")
+        self._process, self._commands, self._events = process, commands, events
+        return str(detail)
+
+    def _run(self) -> None:
+        """Relays the child's news; a child that dies (killed, out of memory) is replaced: its stations resend."""
+        while not self._receive() and not self._closing.is_set():
+            self._process.join()
+            self._events.close()
+            self._commands.close()
+            log.error("the link process ended (exit code %s); starting it again", self._process.exitcode)
+            while not self._closing.wait(RESTART_S):
+                with self._lock:
+                    if self._closing.is_set():
+                        return
+                    try:
+                        self.endpoint = self._start()
+                    except ConfigError as exc:
+                        log.error("%s; trying again in %.0f s", exc, RESTART_S)
+                        continue
+                    self.restarts += 1
+                    break
+
+    def _receive(self) -> bool:
+        """Until the child closes (True) or ends without closing (False)."""
         while True:
             try:
                 kind, *rest = json.loads(self._events.recv_bytes())
             except EOFError:
-                log.error("the link process ended: stations keep their items in their outboxes until it is back")
-                return
+                return False
             match kind:
                 case "event":
                     self._notify(rest[0], rest[1])
                 case "station":
                     self.stations[rest[0]] = Report.model_validate_json(rest[1]).seen()
                 case "closed":
-                    return
+                    return True
 
 
 def serve(  # noqa: PLR0917 - the child's whole world, passed once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from review_ui.images import ImageFiles
 from review_ui.ingest import IngestProcess
 from review_ui.link_server import LinkServer
 from tests.test_link import count, station_config, wait_for
+from tests.test_link_restart import free_port
 
 PARTS = 30
 
@@ -48,6 +51,29 @@ def test_the_link_process_stores_each_item_and_tells_the_web_process_of_it_and_o
     # stopped for good: the address it listened on is free again
     again = LinkServer(ingest.endpoint, tmp_path / "keys", database, ImageFiles(tmp_path / "images"), print).start()
     again.close()
+
+
+def test_a_link_process_that_dies_is_started_again_on_the_same_address_and_stations_resend(tmp_path: Path) -> None:
+    events: list[tuple[str, dict[str, object]]] = []
+    url = f"sqlite:///{tmp_path / 'review.db'}"
+    database = Database(url)
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ingest = IngestProcess(
+        endpoint, tmp_path / "keys", url, tmp_path / "images", lambda kind, data: events.append((kind, data))
+    )
+    try:
+        first = ingest.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: ingest.restarts == 1)
+        assert ingest.pid != first and ingest.endpoint == endpoint
+        counts = run_station(station_config(tmp_path, endpoint), threading.Event(), max_parts=PARTS)
+        review = counts.decided["reject"] + counts.decided["uncertain"]
+        wait_for(lambda: count(database, items.items.c.review) == review)
+        wait_for(lambda: len([kind for kind, _ in events if kind == "item"]) == review)
+    finally:
+        ingest.close()
+        database.close()
 
 
 def test_an_address_the_link_process_cannot_bind_is_named(tmp_path: Path) -> None:
