@@ -126,6 +126,26 @@ def test_an_unreachable_plc_fails_the_self_test_naming_it(tmp_path: Path) -> Non
     assert "FAIL connect" in result.output
 
 
+def test_an_alarm_of_the_gate_process_first_connect_reaches_the_station() -> None:
+    """The first connect runs before the child says it is ready: its alarm must not be taken for 'ready'."""
+    plc = SimPlc().start()
+    port = plc.port
+    plc.stop()
+    config = ActuatorConfig.model_validate(
+        {"driver": {"kind": "modbus", "host": "127.0.0.1", "port": port, "gate": {"address": GATE}}}
+    )
+    alarms: list[tuple[str, str]] = []
+    gate = GateProcess(config, lambda result: None, lambda kind, message: alarms.append((kind, message)))
+    try:
+        deadline = time.monotonic() + 5
+        while not alarms and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        gate.close()
+    assert [kind for kind, _ in alarms][:1] == ["driver"], alarms  # raised once per outage: losing it is silence
+    assert gate.alarms["driver"] == 1
+
+
 def test_the_gate_process_fires_exactly_the_rejects_in_order(confirming_plc: SimPlc) -> None:
     """The station's real gates run in a process of their own; the same contract as the in-process scheduler."""
     config = ActuatorConfig.model_validate(

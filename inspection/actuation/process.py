@@ -16,11 +16,12 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import asdict
 from multiprocessing.connection import Connection
-from typing import Literal
+from typing import Any, Literal
 
 from inspection.actuation.build import build_scheduler, log_alarm
 from inspection.actuation.logging_gate import LoggingGate
@@ -61,13 +62,7 @@ class GateProcess:
         self._process.start()
         commands_out.close()
         events_in.close()
-        if not self._events.poll(START_TIMEOUT_S):
-            self._process.kill()
-            raise ConfigError("actuator: the gate process did not start")
-        first = json.loads(self._events.recv_bytes())
-        if first[0] == "error":
-            self._process.join()
-            raise ConfigError(f"actuator: {first[1]}")
+        self._wait_ready()
         self._receiver = threading.Thread(target=self._receive, name="gate-results", daemon=True)
         self._receiver.start()
 
@@ -106,27 +101,45 @@ class GateProcess:
                 self.alarms["gate_process"] += 1
                 self._alarm("gate_process", f"the gate process is gone ({exc}); {message[0]} not delivered")
 
+    def _wait_ready(self) -> None:
+        """The scheduler's first connect runs before 'ready': its alarms (a PLC not reachable) and
+        state come first and are handled like any later ones, not taken for the ready signal."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self._events.poll(max(0.0, deadline - time.monotonic())):
+            kind, *rest = json.loads(self._events.recv_bytes())
+            if kind == "ready":
+                return
+            if kind == "error":
+                self._process.join()
+                raise ConfigError(f"actuator: {rest[0]}")
+            self._handle(kind, rest)
+        self._process.kill()
+        raise ConfigError("actuator: the gate process did not start")
+
     def _receive(self) -> None:
         while True:
             try:
                 kind, *rest = json.loads(self._events.recv_bytes())
             except EOFError:
                 return
-            match kind:
-                case "result":
-                    result = ActuatorResult.model_validate_json(rest[0])
-                    self.counts[result.outcome] += 1
-                    self._record(result)
-                case "alarm":
-                    self.alarms[rest[0]] += 1
-                    self._alarm(rest[0], rest[1])
-                case "state":
-                    self.cannot_reject = rest[0]
-                case "reset":
-                    if (answer := self._answers.get(rest[0])) is not None:
-                        answer.set_result(Reset(**rest[1]))
-                case "closed":
-                    return
+            if kind == "closed":
+                return
+            self._handle(kind, rest)
+
+    def _handle(self, kind: str, rest: list[Any]) -> None:
+        match kind:
+            case "result":
+                result = ActuatorResult.model_validate_json(rest[0])
+                self.counts[result.outcome] += 1
+                self._record(result)
+            case "alarm":
+                self.alarms[rest[0]] += 1
+                self._alarm(rest[0], rest[1])
+            case "state":
+                self.cannot_reject = rest[0]
+            case "reset":
+                if (answer := self._answers.get(rest[0])) is not None:
+                    answer.set_result(Reset(**rest[1]))
 
 
 def serve(config_json: str, commands: Connection, events: Connection, parent_pid: int) -> None:
