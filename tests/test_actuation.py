@@ -377,6 +377,7 @@ def test_a_reset_without_a_reachable_plc_is_refused_and_the_station_still_cannot
     assert (refused.accepted, refused.before) == (False, "bin_open")
     assert "disconnected" in refused.message
     assert gate.cannot_reject == "bin_open"
+    assert gate.reset().result(timeout=1).message == "the station is stopping"  # answered, not left hanging
 
 
 def test_a_command_too_late_to_fire_is_missed_and_alarmed() -> None:

@@ -232,6 +232,21 @@ def test_a_stopped_belt_gives_no_fire_time_and_a_moving_one_does() -> None:
     assert estimator.position_at(47 * MS) == 1004
 
 
+def test_the_speed_is_measured_over_a_window_so_read_jitter_does_not_swing_it_but_a_stop_shows_at_once() -> None:
+    estimator = Estimator(history_ns=1_000 * MS, poll_ns=5 * MS, stopped_below=1e-8)
+    late_ms = [0, 4, 0, 3, 1, 4, 0, 2, 4, 0, 3, 1]  # how late each read really sampled, after its stamp
+    for i, late in enumerate(late_ms):
+        estimator.add(i * 5 * MS, 3 * (i * 5 + late))  # 3 counts/ms; two samples alone: 0.6 to 5.4
+        if i >= 5:  # a full window: at most 4 ms of jitter in 25 ms
+            assert 2.5e-6 < estimator.speed < 3.5e-6, (i, estimator.speed)
+    last = 3 * (11 * 5 + 1)
+    estimator.add(60 * MS, last)  # the belt stands: no average over the motion before
+    assert estimator.stopped and estimator.speed == 0
+    assert estimator.time_at(last + 10) is None
+    estimator.add(65 * MS, last + 15)
+    assert estimator.restart_ns == 65 * MS and estimator.speed == pytest.approx(3e-6)  # from the stop on
+
+
 def test_the_encoder_config_survives_the_pipe_and_builds_its_source() -> None:
     config = encoder_config(502, speed_mm_s=120, start_counts=7)
     again = ActuatorConfig.model_validate_json(config.model_dump_json())

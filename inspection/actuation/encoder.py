@@ -20,6 +20,10 @@ from typing import Generic, Protocol, TypeVar
 from inspection.config.actuation import EncoderConfig
 
 WRAP = 2**32
+# Belt speed is measured over this much time (since the last stop at most): a read's latency varies
+# by milliseconds (a loaded host, a PLC's scan cycle), so over one 5 ms poll the speed was off by up
+# to +-50% (tests/test_actuation_encoder.py, counter over Modbus); over 25 ms by a fifth of that.
+SPEED_WINDOW_NS = 25_000_000
 T = TypeVar("T")
 
 
@@ -108,17 +112,26 @@ class Estimator:
         self._times: deque[int] = deque(maxlen=history_ns // poll_ns + 8)
         self._positions: deque[int] = deque(maxlen=history_ns // poll_ns + 8)
         self._stopped_below = stopped_below
-        self.speed = 0.0  # counts per ns, from the last two samples
+        self.speed = 0.0  # counts per ns, over SPEED_WINDOW_NS since the last stop; 0 while stopped
         self.restart_ns = 0  # first sample moving again after a stop
+        self._moving_from_ns = 0  # the last sample with the belt standing: the speed is measured after it
 
     def add(self, t_ns: int, position: int) -> None:
-        if self._positions:
+        if not self._positions:
+            self._moving_from_ns = t_ns
+        else:
             position = max(position, self._positions[-1])  # a counter stepping back is noise
             was_stopped = self.stopped
             dt = t_ns - self._times[-1]
             if dt <= 0:
                 return
-            self.speed = (position - self._positions[-1]) / dt
+            if (position - self._positions[-1]) / dt < self._stopped_below:  # a stop shows at once, not averaged
+                self._moving_from_ns = t_ns
+            since = bisect.bisect_left(self._times, max(self._moving_from_ns, t_ns - SPEED_WINDOW_NS))
+            since = min(since, len(self._times) - 1)
+            self.speed = (position - self._positions[since]) / (t_ns - self._times[since])
+            if self._moving_from_ns == t_ns:
+                self.speed = 0.0
             if was_stopped and not self.stopped:
                 self.restart_ns = t_ns
         self._times.append(t_ns)

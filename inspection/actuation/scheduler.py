@@ -129,6 +129,9 @@ class GateScheduler:
         """An operator's reset of 'cannot reject' (thread-safe): refused while a fault input is active."""
         future: Future[Reset] = Future()
         with self._cond:
+            if self._stop_at_ns is not None:  # the thread may be gone: nobody else would answer
+                future.set_result(Reset(False, self.cannot_reject, "the station is stopping"))
+                return future
             self._resets.append(future)
             self._cond.notify()
         return future
@@ -168,7 +171,7 @@ class GateScheduler:
                     wake = min(wake, self._tracker.next_poll_ns)
                 with self._cond:  # unless a part or close() came in since `head` was read
                     unchanged = (self._events[0].due_ns if self._events else None) == head
-                    if unchanged and self._stop_at_ns == stop_at and not self._resets:
+                    if unchanged and self._stop_at_ns == stop_at:  # a reset asked meanwhile waits one poll at most
                         self._cond.wait(max(wake - now, 100_000) / 1e9)
                 continue
             wait_until(head, self._clock)
