@@ -9,6 +9,7 @@ UserOutputSelector/UserOutputValue nodes backed by registers, loaded by the geni
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,7 +22,7 @@ from genicam.genapi import AbstractPort, EAccessMode, NodeMap
 from camera.genicam.discovery import harvester, list_devices, producer_files
 from camera.genicam.source import GenicamSource
 from inspection.actuation.driver import DriverError
-from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera
+from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera, ViaAcquisition
 from inspection.actuation.genicam_io import IoLines
 from inspection.actuation.genicam_server import IoServer
 from inspection.actuation.process import GateProcess
@@ -267,7 +268,7 @@ def test_an_unknown_camera_is_named_with_the_cameras_found() -> None:
 def test_the_acquisition_process_checks_its_camera_and_refuses_without_io_features() -> None:
     """owner = 'acquisition': the check runs where the camera is open, and its answer names the camera."""
     config = driver_config(owner="acquisition", device={"serial": "2"})
-    driver = GenicamDriver(config)
+    driver = GenicamDriver(config, ViaAcquisition.opener(startup_wait_s=0.2))  # no camera opens meanwhile
     with pytest.raises(DriverError, match="no acquisition process serves its outputs"):
         driver.connect()
     source = GenicamSource(GenicamSourceConfig.model_validate({"device": {"serial": "2"}, "pixel_format": "Mono8"}))
@@ -317,6 +318,36 @@ def test_writes_through_the_owners_server_land_in_its_node_map(camera: tuple[Nod
     with pytest.raises(DriverError, match="the acquisition process is gone"):
         driver.write("gate", True)
     assert not driver.connected
+
+
+@pytest.mark.genicam
+def test_the_first_connect_waits_for_the_owner_that_opens_after_the_gate(camera: tuple[NodeMap, RegisterPort]) -> None:
+    """The station starts its gate process before it opens the camera: the first connect must not fail for that."""
+    node_map, port = camera
+    with harvester(producer_files([])) as h:
+        device = list_devices(h)[0]
+    driver = GenicamDriver(driver_config(owner="acquisition", device={"serial": device.serial}))
+    failures: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            driver.connect()
+        except BaseException as exc:
+            failures.append(exc)
+
+    connecting = threading.Thread(target=connect)
+    connecting.start()
+    time.sleep(0.3)  # the camera opens later than the gate
+    server = IoServer(device, node_map)
+    try:
+        connecting.join(timeout=20)
+        assert failures == []
+        assert driver.connected
+        driver.write("gate", True)
+        assert port.word(USER_OUTPUTS) == 0b010
+    finally:
+        driver.close()
+        server.stop()
 
 
 @pytest.mark.genicam

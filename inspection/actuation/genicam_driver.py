@@ -24,9 +24,11 @@ so pulse_to_accept, which needs a device-timed pulse, is refused by the config.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from multiprocessing.connection import Client, Connection
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from camera.genicam.discovery import DeviceInfo, harvester, list_devices, producer_files, select_device
@@ -37,6 +39,7 @@ from inspection.config.actuation import GenicamDriverConfig
 from inspection.errors import CameraError
 
 T = TypeVar("T")
+STARTUP_WAIT_S = 10.0  # the camera's open (discovery, features, acquisition process) comes after the gate's start
 CONFIGURE_TIMEOUT_S = 5.0  # checking and setting every line: a dozen node accesses, each a GenTL round trip
 
 
@@ -165,7 +168,7 @@ class ViaAcquisition:
         self._timeout_s = timeout_s
 
     @classmethod
-    def opener(cls) -> Callable[[GenicamDriverConfig], ViaAcquisition]:
+    def opener(cls, startup_wait_s: float = STARTUP_WAIT_S) -> Callable[[GenicamDriverConfig], ViaAcquisition]:
         """Discovers the camera once (on GigE that waits for every camera's answer); its identity does not change."""
         found: list[DeviceInfo] = []
 
@@ -174,6 +177,9 @@ class ViaAcquisition:
                 stack, _, _, device = find_camera(config)  # discovery only: the camera stays with its owner
                 stack.close()
                 found.append(device)
+                # The station starts its gate before it opens the camera: the first connect waits for the
+                # owner's server instead of failing into a back-off that would fail the first parts.
+                wait_for(io_address(device), startup_wait_s)
             return cls.open(config, found[0])
 
         return open_lines
@@ -229,3 +235,10 @@ def describe_selector(config: GenicamDriverConfig) -> str:
         if (value := getattr(device, field)) is not None:
             return f"with {field} {value!r}"
     return f"at index {device.index}"
+
+
+def wait_for(path: Path, timeout_s: float) -> None:
+    """Until `path` exists or `timeout_s` passes (then the connect that follows names what is missing)."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
