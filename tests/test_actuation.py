@@ -32,7 +32,7 @@ from inspection.link.messages import VerdictMessage
 from inspection.station.review_gate import ReviewGate
 from inspection.station.store import DecisionStore
 
-GATE, LINE_STOP, DIVERT, CONFIRM = 0, 1, 2, 3
+GATE, LINE_STOP, CONFIRM = 0, 1, 3
 MS = 1_000_000
 
 
@@ -126,66 +126,6 @@ def test_the_coil_pulses_exactly_for_each_reject_in_order(plc: SimPlc) -> None:
     errors = np.array(pulses) - np.array(planned)
     p50, p99 = np.percentile(errors, [50, 99]) / 1e6
     print(f"\nfiring error at the server (ms): p50 {p50:.3f} p99 {p99:.3f} max {errors.max() / 1e6:.3f}")
-
-
-# -- a divert output of its own: diverts pulse it, rejects the reject coil, nothing else -------------
-
-PATTERN: list[Action] = ["reject", "pass", "divert", "divert", "pass", "reject", "divert", "reject", "pass"] * 3
-
-
-def planned(plant: Plant, action: Action) -> list[int]:
-    return sorted(r.planned_ns for r in plant.results if r.action == action)
-
-
-def test_diverts_pulse_the_divert_coil_only_and_rejects_the_reject_coil_only(plc: SimPlc) -> None:
-    plant = Plant()
-    gate = scheduler(actuator(plc.port, driver={"divert": {"address": DIVERT}}), plant)
-    run_line(gate, PATTERN, rate_hz=20, travel_s=0.15)
-    gate.close(drain_s=1.0)
-
-    results = plant.by_part()
-    expected = {"reject": "fired", "divert": "diverted", "pass": "passed"}
-    assert [results[f"p{i}"].outcome for i in range(len(PATTERN))] == [expected[a] for a in PATTERN]
-    diverted = [r for r in plant.results if r.outcome == "diverted"]
-    assert all(r.fired_ns is not None and abs(r.fired_ns - r.planned_ns) < 5 * MS for r in diverted)
-    assert matched(plc.rising(DIVERT), planned(plant, "divert"), window_ns=20 * MS)
-    assert matched(plc.rising(GATE), planned(plant, "reject"), window_ns=20 * MS)
-    assert [w.value for w in plc.writes if w.address == DIVERT] == [0] + [1, 0] * PATTERN.count("divert")
-    assert [w.value for w in plc.writes if w.address == GATE] == [0] + [1, 0] * PATTERN.count("reject")
-    assert plant.alarms == []
-
-
-def test_on_a_pulse_to_accept_gate_a_divert_is_not_accepted_and_pulses_the_divert_coil() -> None:
-    plc = SimPlc(device_pulse=(GATE, 0.01)).start()
-    try:
-        plant = Plant()
-        driver = {"divert": {"address": DIVERT}, "output_mode": "pulse"}
-        gate = scheduler(actuator(plc.port, gate="pulse_to_accept", driver=driver), plant)
-        run_line(gate, PATTERN, rate_hz=20, travel_s=0.15)
-        gate.close(drain_s=1.0)
-    finally:
-        plc.stop()
-    expected = {"reject": "withheld", "divert": "diverted", "pass": "accepted"}
-    assert [plant.by_part()[f"p{i}"].outcome for i in range(len(PATTERN))] == [expected[a] for a in PATTERN]
-    assert matched(plc.rising(GATE), planned(plant, "pass"), window_ns=20 * MS)  # accepts: passes only
-    assert matched(plc.rising(DIVERT), planned(plant, "divert"), window_ns=20 * MS)
-    assert plant.alarms == []
-
-
-def test_without_a_divert_output_a_divert_pulses_the_reject_coil(plc: SimPlc) -> None:
-    plant = Plant()
-    gate = scheduler(actuator(plc.port), plant)
-    run_line(gate, ["divert", "pass", "divert"], rate_hz=20, travel_s=0.1)
-    gate.close(drain_s=1.0)
-    assert [r.outcome for r in plant.results] == ["fired", "passed", "fired"]
-    assert matched(plc.rising(GATE), planned(plant, "divert"), window_ns=20 * MS)
-    assert plc.rising(DIVERT) == []
-
-
-def test_two_outputs_on_one_address_are_refused_naming_both() -> None:
-    with pytest.raises(ValidationError, match="divert and gate are the same output"):
-        actuator(502, driver={"divert": {"address": GATE}})
-    actuator(502, driver={"divert": {"address": GATE, "table": "holding_register"}})  # another table: fine
 
 
 # -- the PLC dies and comes back --------------------------------------------------------------------
@@ -327,57 +267,6 @@ def test_a_full_bin_stops_the_line_and_nothing_passes(plc: SimPlc) -> None:
     assert plc.coils[LINE_STOP] is True
     assert [(r.outcome, r.origin) for r in plant.results] == [("failed", "failsafe")]
     assert gate.cannot_reject == "bin_full"
-
-
-def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
-
-
-def test_a_reset_is_refused_while_the_bin_is_full_and_releases_the_line_stop_once_emptied(plc: SimPlc) -> None:
-    plant = Plant()
-    driver = {"line_stop": {"address": LINE_STOP}, "inputs": {"bin_full": {"address": 5}}}
-    gate = scheduler(actuator(plc.port, driver=driver), plant)
-    plc.set_input(5, True)
-    wait_for(lambda: gate.cannot_reject is not None)
-    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True
-
-    refused = gate.reset().result(timeout=5)
-    assert (refused.accepted, refused.before) == (False, "bin_full")
-    assert "bin_full still active" in refused.message
-    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True
-
-    plc.set_input(5, False)
-    time.sleep(0.1)  # ten input polls with the bin emptied
-    assert gate.cannot_reject == "bin_full" and plc.coils[LINE_STOP] is True  # latched until someone resets it
-    done = gate.reset().result(timeout=5)
-    assert (done.accepted, done.before) == (True, "bin_full")
-    assert gate.cannot_reject is None and plc.coils[LINE_STOP] is False
-
-    arrival = time.monotonic_ns() + 100 * MS
-    gate.submit(ActuatorCommand(part_id="after", action="reject", fire_at_ns=arrival, origin="auto", reason="x"))
-    gate.passed("good", arrival + 50 * MS)
-    gate.close(drain_s=0.5)
-    assert {r.part_id: r.outcome for r in plant.results} == {"after": "fired", "good": "passed"}
-    assert matched(plc.rising(GATE), [arrival - 10 * MS], window_ns=20 * MS)
-    assert [kind for kind, _ in plant.alarms] == ["cannot_reject"]
-
-
-def test_a_reset_without_a_reachable_plc_is_refused_and_the_station_still_cannot_reject(plc: SimPlc) -> None:
-    plant = Plant()
-    driver = {"line_stop": {"address": LINE_STOP}, "inputs": {"bin_open": {"address": 6}}, "backoff_s": (5, 5)}
-    gate = scheduler(actuator(plc.port, driver=driver), plant)
-    plc.set_input(6, True)
-    wait_for(lambda: gate.cannot_reject is not None)
-    plc.stop()
-    wait_for(lambda: not gate.driver.connected)
-    refused = gate.reset().result(timeout=5)
-    gate.close()
-    assert (refused.accepted, refused.before) == (False, "bin_open")
-    assert "disconnected" in refused.message
-    assert gate.cannot_reject == "bin_open"
-    assert gate.reset().result(timeout=1).message == "the station is stopping"  # answered, not left hanging
 
 
 def test_a_command_too_late_to_fire_is_missed_and_alarmed() -> None:
