@@ -3,9 +3,10 @@ production start-up check on self-tests."""
 
 from __future__ import annotations
 
-import getpass
 import io
 import json
+import os
+import pwd
 import socket
 import sqlite3
 import threading
@@ -284,7 +285,7 @@ def test_a_full_bin_stops_the_line_until_an_operator_resets_it_after_emptying_it
     during = db.execute("SELECT outcome FROM actuations WHERE action = 'pass' AND planned_ns < ?", (released_ns,))
     held = {outcome for (outcome,) in during}
     db.close()
-    user = getpass.getuser()
+    user = pwd.getpwuid(os.getuid()).pw_name
     assert resets == [(user, "bin looks fine", 0, "bin_full"), (user, reason, 1, "bin_full")]
     assert "failed" in held  # nothing passed while the station could not reject
     assert after and all(outcome in ("passed", "fired") for _, outcome in after), after

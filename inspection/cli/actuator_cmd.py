@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import sys
 from pathlib import Path
 from typing import cast
@@ -85,7 +86,8 @@ def reset(config_file: Path | None, reason: str, url: str | None) -> None:
         host = "127.0.0.1" if monitoring.host in ("0.0.0.0", "::", "") else monitoring.host
         url = f"http://{host}:{monitoring.port}"
     try:
-        answer = ask_station(url, getpass.getuser(), reason.strip())
+        user = pwd.getpwuid(os.getuid()).pw_name  # the account, not $USER (which can be set to anything)
+        answer = ask_station(url, user, reason.strip())
     except ResetRequestError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
