@@ -113,6 +113,23 @@ def test_status_says_unhealthy_when_a_store_cannot_commit(tmp_path: Path) -> Non
     assert "no station answers" in gone.output
 
 
+def test_status_names_a_gate_that_cannot_reject() -> None:
+    from inspection.station.accounting import Accounting  # noqa: PLC0415
+    from inspection.station.monitoring import StationMonitor  # noqa: PLC0415
+
+    monitor = StationMonitor(Accounting(), {"station_id": "s"}, lambda: 0, lambda: None, 60.0)
+    state: dict[str, str | None] = {"why": "bin_full"}
+    monitor.gate_state = lambda: state["why"]
+    with Endpoint(monitor, "127.0.0.1", 0) as endpoint:
+        url = f"http://127.0.0.1:{endpoint.port}"
+        result = CliRunner().invoke(main, ["status", "--url", url])
+        assert result.exit_code == 1
+        assert "  gate: cannot reject: bin_full" in result.output
+        state["why"] = None
+        result = CliRunner().invoke(main, ["status", "--url", url])
+        assert "  gate: ok" in result.output
+
+
 def test_a_busy_port_is_a_start_up_error_naming_the_setting() -> None:
     from inspection.station.accounting import Accounting  # noqa: PLC0415
     from inspection.station.monitoring import StationMonitor  # noqa: PLC0415

@@ -1,4 +1,4 @@
-"""`inspection status`: asks a running station whether camera, model, store and link are healthy."""
+"""`inspection status`: asks a running station whether camera, model, store, link, image and gate are healthy."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def status(config_file: Path | None, url: str | None) -> None:
     except (urllib.error.URLError, OSError) as exc:
         click.secho(f"error: no station answers at {url} ({exc}); is `inspection run` running?", fg="red", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    for part in ("camera", "model", "store", "link"):
+    for part in ("camera", "model", "store", "link", "image", "gate"):
         value = health.get(part, "?")
         colour = "green" if value in ("ok", "not configured") else "red"
         click.echo(f"{part:>6}: " + click.style(str(value), fg=colour))
