@@ -169,7 +169,9 @@ class StationMonitor(Collector):
             value=int(health.gate.startswith("cannot reject")),
         )
         yield GaugeMetricFamily(
-            "inspection_healthy", "1 when camera, model, store, link, image and gate are healthy", value=int(health.healthy)
+            "inspection_healthy",
+            "1 when camera, model, store, link, image and gate are healthy",
+            value=int(health.healthy),
         )
 
     def _fps(self, acquired: int) -> float:
