@@ -35,6 +35,7 @@ from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 0.05
+WATCHDOG_IDLE_S = 1.0  # the watchdog's sleep with nothing in flight; a new part wakes it when due sooner
 
 
 @dataclass(slots=True, eq=False)
@@ -57,7 +58,7 @@ class StationOptions:
     camera_silence_s: float = 2.0  # a running camera without frames this long is unhealthy
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     review_margin_ms: float = 100.0  # a human verdict must arrive this long before the gate
-    watchdog_period_s: float = field(default=0.005)
+    watchdog_period_s: float = field(default=0.005)  # how often a stopping station looks for the last parts
 
 
 class Station:
@@ -87,6 +88,11 @@ class Station:
         self._queue: queue.Queue[Part | None] = queue.Queue(options.queue_frames)
         self._lock = threading.Lock()
         self._in_flight: dict[int, Part] = {}
+        # The watchdog sleeps until the earliest deadline in flight (under `_lock`: when it wakes next)
+        # instead of scanning every 5 ms: 200 wake-ups/s cost ~0.06 ms of CPU per part at 150 parts/s,
+        # each taking the GIL from the inference workers. A part due sooner wakes it (`_new_part`).
+        self._watch_ns = 0
+        self._watch = threading.Event()
         self._seq = store.next_seq
         self._budget_ns = round(options.latency_budget_ms * 1e6)
         self._gate_ns = round(options.policy.gate_delay_ms * 1e6)
@@ -122,6 +128,7 @@ class Station:
             for thread in workers:
                 thread.join()
             watchdog_stop.set()
+            self._watch.set()
             watchdog.join()
         return self.accounting.snapshot()
 
@@ -179,6 +186,9 @@ class Station:
         part = Part(seq, f"{self.options.station_id}-{seq}", frame, captured_ns, captured_ns + self._budget_ns)
         with self._lock:
             self._in_flight[seq] = part
+            wake = part.deadline_ns < self._watch_ns
+        if wake:
+            self._watch.set()
         return part
 
     # -- workers and watchdog -----------------------------------------------------------------
@@ -202,13 +212,17 @@ class Station:
                 self._finish(part, decision, heatmap, inspection.image)
 
     def _watchdog(self, stop: threading.Event) -> None:
-        while not stop.wait(self.options.watchdog_period_s):
+        while not stop.is_set():
             now = time.monotonic_ns()
             with self._lock:
                 expired = [p for p in self._in_flight.values() if p.deadline_ns < now]
+                due = [p.deadline_ns for p in self._in_flight.values() if p.deadline_ns >= now]
+                self._watch_ns = min(due, default=now + round(WATCHDOG_IDLE_S * 1e9))
             for part in expired:
                 waited_ms = (now - part.captured_ns) / 1e6
                 self._finish(part, failsafe("deadline", f"not decided {waited_ms:.1f} ms after capture"))
+            self._watch.wait(max(0.0, (self._watch_ns - time.monotonic_ns()) / 1e9))
+            self._watch.clear()  # a part admitted after this is in flight when the next round looks
 
     def _drain(self) -> None:
         """Waits until every admitted part is decided; the watchdog bounds this by the budget."""
