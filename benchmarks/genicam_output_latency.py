@@ -1,7 +1,7 @@
 """GenICam gate output: the latency routing each write through the camera's acquisition process adds.
 
-The write lands in a real GenApi node map (tests/genicam_xml/io_camera.xml over a register space
-whose port stamps each write with time.monotonic_ns, one clock for all processes). Four ways, same run:
+The write lands in a real GenApi node map (camera/genicam/io_camera.py: an SFNC I/O description over a
+register space whose port stamps each write with time.monotonic_ns, one clock for all processes). Four ways, same run:
 1. in-process: the gate process owns the camera (owner = 'gate') and writes its node map itself;
 2. routed, owner idle: the write goes over the Unix socket to the owner's I/O server;
 3./4. routed, owner acquiring: the owner also fetches viky frames (800x600 Mono8, --fps, 200 by default)
@@ -21,57 +21,23 @@ import multiprocessing
 import time
 from contextlib import ExitStack
 from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-from genicam.genapi import AbstractPort, EAccessMode, NodeMap
 
 from camera.genicam.device import DeviceSession
 from camera.genicam.discovery import harvester, list_devices, producer_files
+from camera.genicam.io_camera import io_camera
 from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera
 from inspection.actuation.genicam_io import IoLines
 from inspection.actuation.genicam_server import IoServer
 from inspection.config.actuation import GenicamDriverConfig
 from inspection.config.camera import DeviceSelector, GenicamSourceConfig
 
-XML = Path(__file__).resolve().parents[1] / "tests" / "genicam_xml" / "io_camera.xml"
-USER_OUTPUTS = 0x4000
-
 
 def camera(fps: float) -> GenicamSourceConfig:
     return GenicamSourceConfig(
         device=DeviceSelector(serial="0"), pixel_format="Mono8", width=800, height=600, frame_rate_hz=fps
     )
-
-
-class StampingPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classes are untyped
-    def __init__(self) -> None:
-        super().__init__()
-        self.memory = bytearray(0x5000)
-        self.landed: list[int] = []  # monotonic ns of each user-output write
-
-    def is_open(self) -> bool:
-        return True
-
-    def get_access_mode(self) -> Any:
-        return EAccessMode.RW
-
-    def read(self, address: int, length: int) -> bytes:
-        return bytes(self.memory[address : address + length])
-
-    def write(self, address: int, value: bytes) -> None:
-        if address == USER_OUTPUTS:
-            self.landed.append(time.monotonic_ns())
-        self.memory[address : address + len(value)] = value
-
-
-def xml_camera() -> tuple[NodeMap, StampingPort]:
-    node_map = NodeMap()
-    node_map.load_xml_from_file(str(XML))
-    port = StampingPort()
-    node_map.connect(port, "Device")
-    return node_map, port
 
 
 def config(owner: str) -> GenicamDriverConfig:
@@ -82,7 +48,7 @@ def config(owner: str) -> GenicamDriverConfig:
 
 def owner_process(pipe: Connection, acquire: bool, tuned: bool, fps: float) -> None:
     """The camera's owner: an I/O server on the XML node map, beside a fetch loop when `acquire`."""
-    node_map, port = xml_camera()
+    node_map, port = io_camera()
     session = DeviceSession(camera(fps), producer_files([]))
     if acquire:
         opened = session.open()
@@ -105,7 +71,7 @@ def owner_process(pipe: Connection, acquire: bool, tuned: bool, fps: float) -> N
     if acquire:
         session.stop()
         session.close()
-    pipe.send((port.landed[1:], frames / seconds, cpu / seconds))  # the first landing is configure's 'off'
+    pipe.send((port.output_times()[1:], frames / seconds, cpu / seconds))  # the first landing is configure's 'off'
 
 
 def drive(driver: GenicamDriver, writes: int, interval_s: float) -> tuple[list[int], list[int]]:
@@ -121,7 +87,7 @@ def drive(driver: GenicamDriver, writes: int, interval_s: float) -> tuple[list[i
 
 
 def in_process(writes: int, interval_s: float) -> tuple[np.ndarray, np.ndarray]:
-    node_map, port = xml_camera()
+    node_map, port = io_camera()
 
     def open_lines(cfg: GenicamDriverConfig) -> OwnCamera:
         lines = IoLines(node_map, cfg, "IoTestCamera")
@@ -130,9 +96,9 @@ def in_process(writes: int, interval_s: float) -> tuple[np.ndarray, np.ndarray]:
 
     driver = GenicamDriver(config("gate"), opener=open_lines)
     driver.connect()
-    port.landed.clear()
+    port.writes.clear()
     starts, ends = drive(driver, writes, interval_s)
-    return np.subtract(port.landed, starts), np.subtract(ends, starts)
+    return np.subtract(port.output_times(), starts), np.subtract(ends, starts)
 
 
 def routed(

@@ -1,6 +1,6 @@
 """The GenICam gate driver: a real GenApi node map over registers (the happy path), and viky (the refusal).
 
-viky has no digital I/O features, so the writes are checked against `genicam_xml/io_camera.xml`, a
+viky has no digital I/O features, so the writes are checked against `camera/genicam/io_camera.xml`, a
 camera description with SFNC LineSelector/LineMode/LineInverter/LineSource/LineStatus and
 UserOutputSelector/UserOutputValue nodes backed by registers, loaded by the genicam wheel's own
 `NodeMap` and connected to a port over a bytearray (as harvesters connects a real device's port).
@@ -8,7 +8,6 @@ UserOutputSelector/UserOutputValue nodes backed by registers, loaded by the geni
 
 from __future__ import annotations
 
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from genicam.genapi import AbstractPort, EAccessMode, NodeMap
+from genicam.genapi import NodeMap
 
 from camera.genicam.discovery import harvester, list_devices, producer_files
+from camera.genicam.io_camera import (
+    LINE_INVERTER,
+    LINE_MODE,
+    LINE_SOURCE,
+    LINE_STATUS,
+    USER_OUTPUTS,
+    RegisterPort,
+    io_camera,
+)
 from camera.genicam.source import GenicamSource
 from inspection.actuation.driver import DriverError
 from inspection.actuation.genicam_driver import GenicamDriver, OwnCamera, ViaAcquisition
@@ -33,52 +41,14 @@ from inspection.config.camera import GenicamSourceConfig
 from inspection.config.loader import ConfigFileError
 from inspection.contracts import ActuatorCommand, ActuatorResult
 
-XML = Path(__file__).parent / "genicam_xml" / "io_camera.xml"
-LINE_MODE, LINE_INVERTER, LINE_SOURCE, LINE_STATUS = 0x2000, 0x2100, 0x2200, 0x2300
-USER_OUTPUTS = 0x4000  # bit n: UserOutput n
 SOURCE = {"Off": 0, "UserOutput0": 1, "UserOutput1": 2, "UserOutput2": 3}
 GATE = {"line": "Line1", "user_output": "UserOutput1"}
 LINE_STOP = {"line": "Line2", "user_output": "UserOutput2", "inverted": True}
 
 
-class RegisterPort(AbstractPort):  # type: ignore[misc]  # genicam's SWIG classes are untyped
-    """The camera's register space; every write kept as (monotonic ns, address, value)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.memory = bytearray(0x5000)
-        self.writes: list[tuple[int, int, int]] = []
-        self.unplugged = False
-
-    def is_open(self) -> bool:
-        return True
-
-    def get_access_mode(self) -> Any:
-        return EAccessMode.RW
-
-    def read(self, address: int, length: int) -> bytes:
-        return bytes(self.memory[address : address + length])
-
-    def write(self, address: int, value: bytes) -> None:
-        if self.unplugged:
-            raise OSError("the camera does not answer")
-        self.memory[address : address + len(value)] = value
-        self.writes.append((time.monotonic_ns(), address, int.from_bytes(value, "little")))
-
-    def word(self, address: int, line: int = 0) -> int:
-        return int(struct.unpack_from("<I", self.memory, address + 4 * line)[0])
-
-    def outputs(self) -> list[int]:
-        """Every value written to the user-output register, in order."""
-        return [value for _, address, value in self.writes if address == USER_OUTPUTS]
-
-
 @pytest.fixture
 def camera() -> Iterator[tuple[NodeMap, RegisterPort]]:
-    node_map = NodeMap()
-    node_map.load_xml_from_file(str(XML))
-    port = RegisterPort()
-    node_map.connect(port, "Device")
+    node_map, port = io_camera()
     yield node_map, port
     node_map.disconnect()
 
