@@ -165,7 +165,7 @@ class StationLink:
             self._send(socket, [encode(AckMessage(ids=tuple(durable)))])
 
     def _send_outbox(self, socket: zmq.Socket[bytes], outbox: sqlite3.Connection) -> None:
-        if not socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+        if not socket.poll(0, zmq.POLLOUT):
             return  # no server connected (IMMEDIATE): reading rows and pictures now would be for nothing
         now = time.monotonic_ns()
         due = [rowid for rowid, sent_at in self._in_flight.values() if now - sent_at > self._resend_ns]
