@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inspection.area_resize import AreaResize
 from inspection.errors import ImageError
 from inspection.model_card import InputSpec, Roi
 
@@ -61,16 +62,19 @@ class Preprocessor:
         self._hwc = np.zeros((height, width, spec.channels), dtype=np.float32)
         self._mean = np.asarray(spec.mean, dtype=np.float32)
         self._inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+        self._area: AreaResize | None = None  # the exact fast INTER_AREA, for the last mono crop size
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Returns the input tensor; it is overwritten by the next call, so copy it to keep it."""
         check_image(image)
         x, y, w, h = roi_box(self.spec.roi, image.shape[0], image.shape[1])
         crop = image[y : y + h, x : x + w]
-        small = cv2.resize(crop, self._dsize, interpolation=_INTERPOLATION[self.spec.interpolation])
+        small = self._resize(crop)
         small = self._convert_colour(small)
         hwc = self._hwc.reshape(small.shape) if small.ndim == 2 else self._hwc
-        np.multiply(small, self.spec.scale * _LEVELS[image.dtype], out=hwc, casting="unsafe")
+        # In float64 then rounded, whatever `small` holds: the tensor is the same bit for bit on both resize paths.
+        level = np.float64(self.spec.scale * _LEVELS[image.dtype])
+        np.multiply(small, level, out=hwc, dtype=np.float64, casting="unsafe")
         hwc3 = self._hwc
         hwc3 -= self._mean
         hwc3 *= self._inv_std
@@ -79,6 +83,15 @@ class Preprocessor:
         else:
             self._out[0] = hwc3
         return self._out
+
+    def _resize(self, crop: np.ndarray) -> np.ndarray:
+        mono_bytes = crop.dtype == np.uint8 and (crop.ndim == 2 or crop.shape[2] == 1)
+        size_in, size_out = (crop.shape[0], crop.shape[1]), (self._dsize[1], self._dsize[0])
+        if self.spec.interpolation == "area" and mono_bytes and AreaResize.covers(size_in, size_out):
+            if self._area is None or self._area.size_in != size_in:
+                self._area = AreaResize(size_in, size_out)
+            return self._area(crop.reshape(size_in))
+        return cv2.resize(crop, self._dsize, interpolation=_INTERPOLATION[self.spec.interpolation])
 
     def _convert_colour(self, small: np.ndarray) -> np.ndarray:
         n = 1 if small.ndim == 2 else small.shape[2]

@@ -12,6 +12,7 @@ from inspection.errors import ImageError
 from inspection.factory import build_inspector
 from inspection.images import decode_image
 from inspection.inspector import Inspector
+from inspection.library_threads import one_thread_per_call
 from inspection.lifetime import die_with_parent
 from inspection.replay.rows import Label, ReplayRow
 
@@ -42,6 +43,7 @@ _state: WorkerState | None = None
 def prepare(setup: WorkerSetup) -> None:
     """Creates and warms up this process's sessions once, not per file."""
     global _state  # noqa: PLW0603 -- one state per worker process is the point
+    one_thread_per_call()
     challenger = build_inspector(setup.challenger) if setup.challenger else None
     _state = WorkerState(setup, build_inspector(setup.config), challenger)
 

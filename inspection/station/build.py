@@ -25,6 +25,7 @@ from inspection.config.camera import GenicamSourceConfig
 from inspection.errors import GoldenSampleError
 from inspection.factory import build_inspector
 from inspection.inspector import Inspector
+from inspection.library_threads import one_thread_per_call
 from inspection.link.keys import SERVER, authorize_station, ensure_keypair, load_public
 from inspection.link.messages import HealthMessage, SettingsMessage
 from inspection.link.station_link import LinkKeys, StationLink
@@ -95,6 +96,7 @@ def check_golden(config: StationConfig, inspector: Inspector) -> None:
 
 
 def run_station(config: StationConfig, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
+    one_thread_per_call()  # the workers are the station's parallelism
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
     check_golden(config, inspectors[0])
     require_recent(config.storage.data_dir / DATABASE, config.actuator.self_test_max_age_h)
