@@ -10,6 +10,7 @@ would have to be set before numpy is first imported.
 
 from __future__ import annotations
 
+import numpy  # noqa: F401 - loads numpy's BLAS: threadpoolctl finds only libraries already loaded
 from threadpoolctl import threadpool_limits
 
 
