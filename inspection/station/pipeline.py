@@ -8,7 +8,6 @@ arrives after that is counted as late and dropped, so no part is ever decided tw
 
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import threading
@@ -120,15 +119,9 @@ class Station:
         watchdog = threading.Thread(target=self._watchdog, args=(watchdog_stop,), name="deadlines", daemon=True)
         for thread in [*workers, watchdog]:
             thread.start()
-        # Start-up's objects (model sessions, config, frame pools, modules) live as long as the run. Frozen,
-        # the collector's full passes skip them: one unfrozen gen-2 pass held the GIL for 40 ms in a 60 s
-        # `inspection bench` run, stalling every worker's part behind it (p99 at half load 11 -> 23 ms).
-        gc.collect()
-        gc.freeze()
         try:
             self._acquire(stop, max_parts)
         finally:
-            gc.unfreeze()
             self._drain()
             for _ in workers:
                 self._queue.put(None)
