@@ -8,6 +8,10 @@ Four measurements in one run, so the ratios compare like with like:
 3. the station at the line's maximum rate (1000/s): the same figure while most parts are shed,
    which costs CPU the model then lacks (kept: it was the only figure before);
 4. the station at 50% of the bare throughput: latency from capture to decision and deadline misses.
+
+The frames come from the simulated line, or from the config's own camera (a folder of images,
+or a GenICam camera such as viky) paced at the same rates; `--rate` replaces 2-4 by one run at
+a rate of the user's choosing, or at the source's maximum.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import numpy as np
 
 from camera.sim import render_part
 from inspection.config import StationConfig
-from inspection.config.camera import SimulatedSourceConfig
+from inspection.config.camera import FolderSourceConfig, GenicamSourceConfig, SimulatedSourceConfig, SourceConfig
+from inspection.errors import ConfigError
 from inspection.factory import load_runtime
 from inspection.runtime import ModelRuntime
 from inspection.station.build import DATABASE, run_station
 
 SHED = ("overload", "deadline")
+MAX_SIMULATED_HZ = 1_000.0  # the simulated line's ceiling (60 000 parts/min)
 
 
 @dataclass(frozen=True)
@@ -86,17 +92,39 @@ def _infer(runtime: ModelRuntime, tensors: list[np.ndarray], stop_at: float, tim
         i += 1
 
 
-def station_at(config: StationConfig, rate_hz: float, seconds: float) -> StationRun:
+def bench_camera(config: StationConfig, source: str, rate_hz: float | None) -> SourceConfig:
+    """The camera for one run: `rate_hz` None is the source's maximum (the simulated line's 1000/s)."""
+    if source == "simulated":
+        return SimulatedSourceConfig(parts_per_minute=(rate_hz or MAX_SIMULATED_HZ) * 60, pool_size=32)
+    camera = config.camera
+    match camera:
+        case FolderSourceConfig():
+            return camera.model_copy(update={"rate_hz": rate_hz, "loop": True})  # a short folder lasts the run
+        case GenicamSourceConfig():
+            return camera.model_copy(update={"frame_rate_hz": rate_hz})  # None: the camera's own rate
+        case _:
+            raise ConfigError(
+                "inspection bench --source config needs camera.kind 'folder' or 'genicam' in --config; "
+                "without one, leave --source at 'simulated'"
+            )
+
+
+def station_at(config: StationConfig, rate_hz: float | None, seconds: float, source: str = "simulated") -> StationRun:
+    """One run of the station, its decisions read back from its own database."""
+    camera = bench_camera(config, source, rate_hz)
     with tempfile.TemporaryDirectory(prefix="inspection-bench-") as folder:
-        camera = SimulatedSourceConfig(parts_per_minute=min(rate_hz * 60, 60_000), pool_size=32)
         storage = config.storage.model_copy(update={"data_dir": Path(folder)})
         run_config = config.model_copy(update={"camera": camera, "storage": storage}).with_model(verify_golden=False)
-        parts = max(1, round(rate_hz * seconds))
-        run_station(run_config, threading.Event(), max_parts=parts)
+        if rate_hz is None:  # as fast as the source goes, for a time
+            run_station(run_config, threading.Event(), max_seconds=seconds)
+        else:  # a paced source: exactly the parts of `seconds` at `rate_hz`
+            run_station(run_config, threading.Event(), max_parts=max(1, round(rate_hz * seconds)))
         db = sqlite3.connect(Path(folder) / DATABASE)
         rows = db.execute("SELECT reason, verdict, latency_ms FROM decisions").fetchall()
         first, last = db.execute("SELECT MIN(captured_ns), MAX(captured_ns) FROM decisions").fetchone()
         db.close()
+    if not rows:
+        raise ConfigError(f"inspection bench: the {source} source gave no frame in {seconds:.0f} s; check the camera")
     elapsed = max((last - first) / 1e9, 1e-9)
     stages: dict[str, list[float]] = {}
     decided = 0
@@ -111,5 +139,11 @@ def station_at(config: StationConfig, rate_hz: float, seconds: float) -> Station
     }
     reasons = [reason for reason, verdict, _ in rows if verdict == "failsafe"]
     return StationRun(
-        rate_hz, elapsed, len(rows), decided, reasons.count("deadline"), reasons.count("overload"), latency_ms
+        len(rows) / elapsed if rate_hz is None else rate_hz,
+        elapsed,
+        len(rows),
+        decided,
+        reasons.count("deadline"),
+        reasons.count("overload"),
+        latency_ms,
     )

@@ -96,7 +96,9 @@ def check_golden(config: StationConfig, inspector: Inspector) -> None:
         log.warning("commissioning mode starts although the golden check failed: %s (%s)", report.summary(), path)
 
 
-def run_station(config: StationConfig, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
+def run_station(
+    config: StationConfig, stop: threading.Event, max_parts: int | None = None, max_seconds: float | None = None
+) -> Snapshot:
     one_thread_per_call()  # the workers are the station's parallelism
     inspectors = build_inspectors(config)  # model problems stop start-up before anything is opened
     check_golden(config, inspectors[0])
@@ -148,10 +150,10 @@ def run_station(config: StationConfig, stop: threading.Event, max_parts: int | N
             if review is not None and keys is not None and config.link.server:
                 link = start_link(config, keys, store, review, station)
             if config.monitoring.port is None:
-                return station.run(stop, max_parts)
+                return station.run(stop, max_parts, max_seconds)
             with Endpoint(station.monitor, config.monitoring.host, config.monitoring.port, reset) as endpoint:
                 log.info("metrics and health on http://%s:%d/", config.monitoring.host, endpoint.port)
-                return station.run(stop, max_parts)
+                return station.run(stop, max_parts, max_seconds)
     finally:
         gc.unfreeze()
         if health is not None:

@@ -109,8 +109,9 @@ class Station:
         if health is not None:
             self.monitor.image_problem = health.problem
 
-    def run(self, stop: threading.Event, max_parts: int | None = None) -> Snapshot:
-        """Runs until `stop` is set, the source ends or `max_parts` frames were acquired; then drains."""
+    def run(self, stop: threading.Event, max_parts: int | None = None, max_seconds: float | None = None) -> Snapshot:
+        """Runs until `stop` is set, the source ends, `max_parts` frames were acquired or `max_seconds`
+        have passed since the workers started; then drains."""
         workers = [
             threading.Thread(target=self._work, args=(inspector,), name=f"inference-{i}", daemon=True)
             for i, inspector in enumerate(self.inspectors)
@@ -120,7 +121,7 @@ class Station:
         for thread in [*workers, watchdog]:
             thread.start()
         try:
-            self._acquire(stop, max_parts)
+            self._acquire(stop, max_parts, None if max_seconds is None else time.monotonic() + max_seconds)
         finally:
             self._drain()
             for _ in workers:
@@ -137,8 +138,10 @@ class Station:
 
     # -- acquisition: the caller's thread ----------------------------------------------------
 
-    def _acquire(self, stop: threading.Event, max_parts: int | None) -> None:
+    def _acquire(self, stop: threading.Event, max_parts: int | None, until: float | None) -> None:
         while not stop.is_set() and (max_parts is None or self.accounting.acquired < max_parts):
+            if until is not None and time.monotonic() >= until:
+                return
             try:
                 event = self.source.read(READ_TIMEOUT_S)
             except Exception as exc:
