@@ -244,6 +244,11 @@ def test_run_command_decides_the_simulated_line_into_sqlite(tmp_path: Path) -> N
     assert len(rows) == 40
     assert {r[1] for r in rows} == {file_sha256(StationConfig().model.path)}  # traceable to the model file
     assert {r[2] for r in rows} == {"flange_defect-1.0.0-default"}
+    # The camera's features are kept once; every decision names them by id.
+    snapshots = db.execute("SELECT id, body FROM camera_snapshots").fetchall()
+    assert len(snapshots) == 1
+    assert snapshots[0][1] == "{}"  # the simulated line has no node map
+    assert db.execute("SELECT DISTINCT camera_snapshot FROM decisions").fetchall() == [(snapshots[0][0],)]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -388,7 +393,7 @@ def test_a_database_from_another_schema_version_is_refused_by_name(tmp_path: Pat
     old.execute("CREATE TABLE decisions (seq INTEGER PRIMARY KEY, part_id TEXT)")
     old.commit()
     old.close()
-    with pytest.raises(ConfigError, match=r"station\.db.*schema version 0, this station writes 2; move it aside"):
+    with pytest.raises(ConfigError, match=r"station\.db.*schema version 0, this station writes 3; move it aside"):
         DecisionStore(tmp_path / "station.db")
 
 
@@ -406,5 +411,24 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_numbering(tmp_p
     store.close()
     assert store.next_seq == 42
     db = sqlite3.connect(tmp_path / "station.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM camera_snapshots").fetchone()[0] == 0
+
+
+def test_a_version_2_database_is_upgraded_and_a_snapshot_is_kept_once(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "station.db")
+    old.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS camera_snapshots")[0])
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    store = DecisionStore(tmp_path / "station.db")
+    features = '{"PixelFormat": "Mono8", "Width": 800}'
+    first, again = store.put_camera_snapshot(features), store.put_camera_snapshot(features)
+    other = store.put_camera_snapshot('{"PixelFormat": "Mono8", "Width": 640}')
+    store.close()
+    assert first == again != other
+    db = sqlite3.connect(tmp_path / "station.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("SELECT body FROM camera_snapshots WHERE id = ?", (first,)).fetchone() == (features,)
+    assert db.execute("SELECT COUNT(*) FROM camera_snapshots").fetchone()[0] == 2

@@ -131,7 +131,7 @@ def run_station(
                 latency_budget_ms=config.pipeline.latency_budget_ms,
                 queue_frames=config.pipeline.queue_frames,
                 one_part_per_frame=one_part_per_frame(config),
-                camera_snapshot=json.dumps(features, sort_keys=True),
+                camera_snapshot=store.put_camera_snapshot(json.dumps(features, sort_keys=True)),
                 camera_silence_s=config.monitoring.camera_silence_s,
                 policy=policy,
                 review_margin_ms=config.link.review_margin_ms,

@@ -54,7 +54,7 @@ class StationOptions:
     latency_budget_ms: float
     queue_frames: int
     one_part_per_frame: bool  # triggered camera, folder, simulation: a missing frame is a missing part
-    camera_snapshot: str = ""  # the camera's applied features, recorded with every decision
+    camera_snapshot: str = ""  # id of the camera's applied features (a camera_snapshots row), on every decision
     camera_silence_s: float = 2.0  # a running camera without frames this long is unhealthy
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     review_margin_ms: float = 100.0  # a human verdict must arrive this long before the gate

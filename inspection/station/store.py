@@ -13,6 +13,7 @@ review items, dispositions and verdicts are never dropped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import queue
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     model_id TEXT NOT NULL,
     thresholds_version TEXT NOT NULL,
     calibration_id TEXT,
-    camera_snapshot TEXT,
+    camera_snapshot TEXT,  -- the id of a camera_snapshots row (version 2 databases kept the JSON itself)
     latency_ms TEXT NOT NULL,
     action TEXT,
     action_origin TEXT,
@@ -94,6 +95,11 @@ CREATE TABLE IF NOT EXISTS settings (
     reason TEXT NOT NULL,
     received_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS camera_snapshots (
+    id TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    first_utc TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 CREATE TABLE IF NOT EXISTS outbox (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the link sends in rowid order
     id TEXT NOT NULL UNIQUE,
@@ -111,8 +117,8 @@ BATCH = 256
 # commit (the gate acts at the part's arrival, the link polls `durable` every 20 ms), so a row
 # reaches the disk (and a review item the server) up to this much later, and that is all it costs.
 COMMIT_LINGER_S = 0.02
-SCHEMA_VERSION = 2
-UPGRADABLE = {1}  # version 2 only added tables
+SCHEMA_VERSION = 3
+UPGRADABLE = {1, 2}  # versions 2 and 3 only added tables
 RETRY_S = 0.5
 OUTBOX_BACKLOG = 100_000
 log = logging.getLogger(__name__)
@@ -203,6 +209,20 @@ class DecisionStore:
                 _insert_outbox(db, announce())
 
         return self._put(write, counts_as_decision=True)
+
+    def put_camera_snapshot(self, body: str) -> str:
+        """Keeps the camera's applied features once and returns the id every decision records.
+
+        A GenICam node-map read-back is a few hundred bytes of JSON; stored in every decision row it
+        cost that much per part (gigabytes a day at line rate) for the same text.
+        """
+        snapshot_id = "camera-" + hashlib.sha256(body.encode()).hexdigest()[:16]
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR IGNORE INTO camera_snapshots (id, body) VALUES (?, ?)", (snapshot_id, body))
+
+        self._put(write)
+        return snapshot_id
 
     def put_disposition(self, message: DispositionMessage) -> int:
         """Records what the gate did for a part that waited for a human, and announces it."""
