@@ -62,7 +62,8 @@ class Preprocessor:
         self._hwc = np.zeros((height, width, spec.channels), dtype=np.float32)
         self._mean = np.asarray(spec.mean, dtype=np.float32)
         self._inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
-        self._area: AreaResize | None = None  # the exact fast INTER_AREA, for the last mono crop size
+        self._area: AreaResize | None = None  # the exact fast INTER_AREA for the last crop size, if it fits
+        self._area_judged: tuple[int, int] | None = None  # the crop size `_area` was chosen for
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Returns the input tensor; it is overwritten by the next call, so copy it to keep it."""
@@ -85,11 +86,13 @@ class Preprocessor:
         return self._out
 
     def _resize(self, crop: np.ndarray) -> np.ndarray:
-        mono_bytes = crop.dtype == np.uint8 and (crop.ndim == 2 or crop.shape[2] == 1)
-        size_in, size_out = (crop.shape[0], crop.shape[1]), (self._dsize[1], self._dsize[0])
-        if self.spec.interpolation == "area" and mono_bytes and AreaResize.covers(size_in, size_out):
-            if self._area is None or self._area.size_in != size_in:
-                self._area = AreaResize(size_in, size_out)
+        size_in = (crop.shape[0], crop.shape[1])
+        if size_in != self._area_judged:  # once per crop size, not per frame (the check costs ~3 us)
+            self._area_judged = size_in
+            size_out = (self._dsize[1], self._dsize[0])
+            fits = self.spec.interpolation == "area" and AreaResize.covers(size_in, size_out)
+            self._area = AreaResize(size_in, size_out) if fits else None
+        if self._area is not None and crop.dtype == np.uint8 and (crop.ndim == 2 or crop.shape[2] == 1):
             return self._area(crop.reshape(size_in))
         return cv2.resize(crop, self._dsize, interpolation=_INTERPOLATION[self.spec.interpolation])
 
