@@ -6,7 +6,7 @@ the average of the input pixels it overlaps, weighted by overlap; the weights re
 pixels and are whole multiples of 1/p when scaled by q. So the resize is two small matrix products
 with integer weights, done by BLAS in float32: every sum is an exact integer (at most 255 * p_y * p_x,
 far below 2**24), and with p_y * p_x odd no average falls on a rounding tie, so rounding it gives
-OpenCV's uint8 result bit for bit (tested against cv2.resize). Measured 0.18 ms for the 448 -> 256
+OpenCV's uint8 result bit for bit (tested against cv2.resize). Measured 0.17 ms for the 448 -> 256
 crop. Frames this does not cover (colour, other depths, enlargements, even ratios) keep cv2.resize.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import cv2
 import numpy as np
 
 MAX_PERIOD = 16  # input pixels per repeating block; beyond it the blocks stop being cheap
@@ -48,10 +49,11 @@ class AreaResize:
         self._rows = area_weights(h_in, h_out)  # (q_y, p_y)
         self._cols_t = area_weights(w_in, w_out).T.copy()  # (p_x, q_x)
         p_y, p_x = self._rows.shape[1], self._cols_t.shape[0]
-        self._scale = np.float32(1.0 / (p_y * p_x))
+        self._scale = 1.0 / (p_y * p_x)
         self._frame = np.empty(size_in, dtype=np.float32)
-        self._half = np.empty((h_in, w_out), dtype=np.float32)
-        self._out = np.empty(size_out, dtype=np.float32)
+        self._half = np.empty((h_out, w_in), dtype=np.float32)
+        self._sums = np.empty(size_out, dtype=np.float32)
+        self._out = np.empty(size_out, dtype=np.uint8)
 
     @staticmethod
     def covers(size_in: tuple[int, int], size_out: tuple[int, int]) -> bool:
@@ -59,14 +61,16 @@ class AreaResize:
         return exact_for(h_in, h_out) and exact_for(w_in, w_out)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        """Returns the resized frame as float32 whole numbers 0-255; overwritten by the next call."""
+        """Returns the resized frame, uint8 as cv2.resize gives it; overwritten by the next call."""
         np.copyto(self._frame, image, casting="unsafe")
         p_x, q_x = self._cols_t.shape
         q_y, p_y = self._rows.shape
-        # Columns first, as one product: the batched row product then works on the narrower frame.
-        np.matmul(self._frame.reshape(-1, p_x), self._cols_t, out=self._half.reshape(-1, q_x))
-        width = self._out.shape[1]
-        np.matmul(self._rows, self._half.reshape(-1, p_y, width), out=self._out.reshape(-1, q_y, width))
-        self._out *= self._scale
-        np.rint(self._out, out=self._out)
+        # Rows first, as a batched product over blocks of p_y rows; then the columns as one product
+        # over the shorter frame. This order measured 0.17 ms against 0.20 for columns first: the
+        # column product's tiny inner size (p_x) makes it the slow one, so it should see fewer rows.
+        width = self._frame.shape[1]
+        np.matmul(self._rows, self._frame.reshape(-1, p_y, width), out=self._half.reshape(-1, q_y, width))
+        np.matmul(self._half.reshape(-1, p_x), self._cols_t, out=self._sums.reshape(-1, q_x))
+        # Scale, round and narrow in one pass (the sums are non-negative, so the "Abs" is a no-op).
+        cv2.convertScaleAbs(self._sums, dst=self._out, alpha=self._scale)
         return self._out

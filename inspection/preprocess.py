@@ -2,7 +2,9 @@
 
 Crop first, then resize, then convert colour and normalise: the expensive steps then touch
 the model's few pixels, not the camera's many. Buffers are kept per input shape so the hot path
-allocates nothing per frame.
+allocates nothing per frame. An 8-bit frame has 256 levels, so its normalisation is a table of
+256 values computed once by the same arithmetic (`_normalise`) and looked up per pixel: one pass
+of cv2.LUT (~20 us) instead of three of numpy (~70 us), and the same tensor bit for bit.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class Preprocessor:
         self._hwc = np.zeros((height, width, spec.channels), dtype=np.float32)
         self._mean = np.asarray(spec.mean, dtype=np.float32)
         self._inv_std = 1.0 / np.asarray(spec.std, dtype=np.float32)
+        # uint8 level -> normalised value per channel, shaped (256, 1, C) as cv2.LUT takes a table.
+        levels = np.repeat(np.arange(256, dtype=np.uint8)[:, None, None], spec.channels, axis=2)
+        self._table = np.empty((256, 1, spec.channels), dtype=np.float32)
+        self._normalise(levels, np.dtype(np.uint8), self._table)
         self._area: AreaResize | None = None  # the exact fast INTER_AREA for the last crop size, if it fits
         self._area_judged: tuple[int, int] | None = None  # the crop size `_area` was chosen for
 
@@ -73,17 +79,24 @@ class Preprocessor:
         small = self._resize(crop)
         small = self._convert_colour(small)
         hwc = self._hwc.reshape(small.shape) if small.ndim == 2 else self._hwc
-        # In float64 then rounded, whatever `small` holds: the tensor is the same bit for bit on both resize paths.
-        level = np.float64(self.spec.scale * _LEVELS[image.dtype])
-        np.multiply(small, level, out=hwc, dtype=np.float64, casting="unsafe")
-        hwc3 = self._hwc
-        hwc3 -= self._mean
-        hwc3 *= self._inv_std
-        if self.spec.layout == "NCHW":
-            self._out[0] = hwc3.transpose(2, 0, 1)
+        if small.dtype == np.uint8:
+            cv2.LUT(small, self._table, dst=hwc)
         else:
-            self._out[0] = hwc3
+            self._normalise(small, image.dtype, hwc)
+        if self.spec.layout == "NCHW":
+            self._out[0] = self._hwc.transpose(2, 0, 1)
+        else:
+            self._out[0] = self._hwc
         return self._out
+
+    def _normalise(self, small: np.ndarray, depth: np.dtype, out: np.ndarray) -> None:
+        """(level * scale - mean) / std into `out`: float32, (H, W) or (H, W, C) as `small`."""
+        # In float64 then rounded, whatever `small` holds: a level gives the same value on every path.
+        level = np.float64(self.spec.scale * _LEVELS[depth])
+        np.multiply(small, level, out=out, dtype=np.float64, casting="unsafe")
+        channels = out.reshape(out.shape[0], out.shape[1], -1)
+        channels -= self._mean
+        channels *= self._inv_std
 
     def _resize(self, crop: np.ndarray) -> np.ndarray:
         size_in = (crop.shape[0], crop.shape[1])

@@ -61,7 +61,7 @@ def test_equals_opencv_inter_area_bit_for_bit(sizes: tuple[tuple[int, int], tupl
     image[0, 0], image[-1, -1] = 0, 255  # the extremes, where a wrong scale shows first
     expected = cv2.resize(image, size_out[::-1], interpolation=cv2.INTER_AREA)
     got = AreaResize(size_in, size_out)(image)
-    assert got.dtype == np.float32
+    assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, expected)
 
 

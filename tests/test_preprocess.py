@@ -214,6 +214,23 @@ def test_constant_image_normalises_to_the_formula(value: int) -> None:
         np.testing.assert_allclose(rgb[0, :, :, channel], want, atol=1e-5)
 
 
+@pytest.mark.parametrize("make_spec", [gray_spec, rgb_spec])
+def test_every_8_bit_level_normalises_exactly_as_the_formula_in_float32(make_spec: Callable[..., InputSpec]) -> None:
+    # 8-bit frames are normalised by a 256-entry table: each level, in each channel, must give the
+    # float32 the plain arithmetic gives, bit for bit, or the model would see other tensors.
+    spec = make_spec()
+    levels = np.arange(64 * 64, dtype=np.int64).reshape(64, 64) % 256
+    frame = levels.astype(np.uint8)  # 64x64 in, 64x64 out: the resize keeps every level
+    tensor = preprocess(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if spec.channels == 3 else frame, spec)
+    channels = tensor[0] if spec.layout == "NCHW" else tensor[0].transpose(2, 0, 1)
+    for channel, values in enumerate(channels):
+        scaled = np.empty(frame.shape, dtype=np.float32)
+        np.multiply(frame, np.float64(spec.scale), out=scaled, dtype=np.float64, casting="unsafe")
+        scaled -= np.float32(spec.mean[channel])
+        scaled *= np.float32(1.0) / np.float32(spec.std[channel])
+        np.testing.assert_array_equal(values, scaled)
+
+
 def test_custom_scale_is_applied() -> None:
     spec = gray_spec().model_copy(update={"scale": 1.0 / 100.0})
     frame = np.full((40, 40), 50, dtype=np.uint8)
