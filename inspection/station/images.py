@@ -103,7 +103,7 @@ class ImageStore:
                 raise OSError(f"encoding the {kind} of part {seq} failed")
             path = self.path(seq, verdict, kind)
             partial = path.with_suffix(".part")
-            partial.write_bytes(encoded.tobytes())
+            partial.write_bytes(encoded.data)  # the encoder's buffer itself: no 480 KB copy per frame
             partial.replace(path)  # a crash never leaves half an image under a real name
             self.bytes_used += len(encoded)
             if verdict == "pass":
