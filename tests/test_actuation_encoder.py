@@ -85,6 +85,13 @@ class Line:
             errors.append((self.belt.at(pulse) - should) / CPM)
         return errors
 
+    def assert_fired_in_place(self) -> None:
+        """Typically within 0.5 mm; any one pulse within 2 mm, as a 10 ms stall of this shared VM or of the
+        loopback Modbus server is 2 mm at 200 mm/s (CI once saw 1.02 mm). A tracking or wrap bug is off by far more."""
+        errors = sorted(abs(e) for e in self.firing_errors_mm())
+        assert errors[len(errors) // 2] < 0.5, errors
+        assert errors[-1] < 2.0, errors
+
 
 def test_parts_fire_at_their_gate_position_at_constant_speed(plc: SimPlc) -> None:
     belt = SimulatedPosition(CPM, speed_mm_s=200)
@@ -98,8 +105,7 @@ def test_parts_fire_at_their_gate_position_at_constant_speed(plc: SimPlc) -> Non
     results = line.plant.by_part()
     assert [results[f"p{i}"].outcome for i in range(10)] == ["fired" if r else "passed" for r in rejects]
     assert line.plant.alarms == []
-    errors = line.firing_errors_mm()
-    assert max(abs(e) for e in errors) < 1.0, errors
+    line.assert_fired_in_place()
     # 60 mm at 200 mm/s is 300 ms, not the 150 ms the station planned at the maximum speed.
     first = line.plc.rising(GATE)[0] - line.start
     assert 280 * MS < first < 300 * MS, first / MS
@@ -158,8 +164,7 @@ def test_the_counter_wraps_around_without_losing_parts(plc: SimPlc) -> None:
 
     assert [r.outcome for r in line.plant.results] == ["fired"] * 6
     assert line.targets[0] < WRAP < line.targets[-1]  # the register wrapped between the first and last part
-    errors = line.firing_errors_mm()
-    assert max(abs(e) for e in errors) < 1.0, errors
+    line.assert_fired_in_place()
 
 
 @pytest.mark.parametrize("word_order", ["high_first", "low_first"])
