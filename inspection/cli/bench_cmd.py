@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -49,12 +50,16 @@ def bench(config_file: Path | None, seconds: float, source: str, rate_text: str 
     bench_camera(config, source, rate)  # a source that cannot be benched is named before minutes of measuring
     bare = bare_model(config, seconds, config.pipeline.workers)
     for b in bare:
-        click.echo(f"bare model, {b.label}: {b.per_second:7.1f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms")
+        click.echo(
+            f"bare model, {b.label}: {b.per_second:7.1f}/s, p50 {b.p50_ms:.2f} ms, p99 {b.p99_ms:.2f} ms, "
+            f"CPU {b.cpu_ms:.2f} ms per inference"
+        )
     best = max(bare, key=lambda b: b.per_second)
     per_worker = bare[-1]  # the station's layout: one 1-thread session per worker
     if rate_text is not None:
         run = station_at(config, rate, seconds, source)
         _print(f"station, {source} source at {'its maximum' if rate is None else f'{rate:g} parts/s'}", run)
+        _cpu(run, per_worker)
         click.echo(f"  throughput ratio station / best bare model: {run.throughput / best.per_second:.3f}")
         _latency_ratio(run, per_worker)
         return
@@ -62,14 +67,17 @@ def bench(config_file: Path | None, seconds: float, source: str, rate_text: str 
     # line's maximum it also records ~80% of the parts as shed, which takes CPU from the model.
     matched = station_at(config, best.per_second, seconds, source)
     _print("station at the bare model's best rate", matched)
+    _cpu(matched, per_worker)
     click.echo(
         f"  throughput ratio station / best bare model: {matched.throughput / best.per_second:.3f} (target >= 0.90)"
     )
     full = station_at(config, None, seconds, source)
     _print("station at the line's maximum", full)
+    _cpu(full, per_worker)
     click.echo(f"  throughput ratio at the line's maximum (most parts shed): {full.throughput / best.per_second:.3f}")
     half = station_at(config, best.per_second / 2, seconds, source)
     _print("station at 50% of the bare throughput", half)
+    _cpu(half, per_worker)
     _latency_ratio(half, per_worker, targets=True)
 
 
@@ -82,6 +90,21 @@ def _latency_ratio(run: StationRun, bare: Bare, targets: bool = False) -> None:
     click.echo(
         f"  capture-to-decision p99 {p99:.2f} ms vs bare p99 {bare.p99_ms:.2f} ms: "
         f"+{p99 - bare.p99_ms:.2f} ms{goal[0]}; deadline misses {run.deadline_misses}{goal[1]}"
+    )
+
+
+def _cpu(run: StationRun, bare: Bare) -> None:
+    """Where each part's CPU went: what the throughput ratio alone cannot say."""
+    if run.cpu is None:
+        click.echo("  CPU per part: the run was too short for a steady window (or /proc is missing)")
+        return
+    cpu = run.cpu
+    stages = ", ".join(f"{stage} {ms:.2f}" for stage, ms in sorted(cpu.ms.items(), key=lambda kv: -kv[1]))
+    cores = len(os.sched_getaffinity(0))
+    click.echo(
+        f"  CPU per part ({cpu.seconds:.1f} s window, {cpu.parts} parts): {stages} = {cpu.total_ms:.2f} ms "
+        f"vs the bare model's {bare.cpu_ms:.2f} ms per inference; {cores} cores allow at most "
+        f"{cores * 1e3 / cpu.total_ms:.0f} parts/s"
     )
 
 

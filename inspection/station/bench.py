@@ -17,6 +17,7 @@ a rate of the user's choosing, or at the source's maximum.
 from __future__ import annotations
 
 import json
+import resource
 import sqlite3
 import tempfile
 import threading
@@ -33,6 +34,7 @@ from inspection.errors import ConfigError
 from inspection.factory import load_runtime
 from inspection.runtime import ModelRuntime
 from inspection.station.build import DATABASE, run_station
+from inspection.station.cpu_use import CpuWatch, CpuWindow, workers_running
 
 SHED = ("overload", "deadline")
 MAX_SIMULATED_HZ = 1_000.0  # the simulated line's ceiling (60 000 parts/min)
@@ -44,6 +46,20 @@ class Bare:
     per_second: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float  # the process's CPU per inference (every thread of the session's pool)
+
+
+@dataclass(frozen=True)
+class CpuPerPart:
+    """CPU per part by stage over a steady window of a station run (start-up and drain left out)."""
+
+    seconds: float  # the window
+    parts: int  # captured in it
+    ms: dict[str, float]  # stage -> CPU ms per part
+
+    @property
+    def total_ms(self) -> float:
+        return sum(self.ms.values())
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ class StationRun:
     deadline_misses: int
     overload: int
     latency_ms: dict[str, tuple[float, float, float, float]]  # stage -> p50, p95, p99, max
+    cpu: CpuPerPart | None = None  # None: a run too short for a window, or no /proc
 
     @property
     def throughput(self) -> float:
@@ -69,6 +86,7 @@ def bare_model(config: StationConfig, seconds: float, workers: int) -> list[Bare
         runtimes = [load_runtime(single) for _ in range(sessions)]
         tensors = [runtimes[0].preprocess(image).copy() for image in images]
         times: list[list[float]] = [[] for _ in runtimes]
+        cpu_before = _process_cpu_s()
         stop_at = time.monotonic() + seconds
         loops = [
             threading.Thread(target=_infer, args=(r, tensors, stop_at, t)) for r, t in zip(runtimes, times, strict=True)
@@ -77,10 +95,17 @@ def bare_model(config: StationConfig, seconds: float, workers: int) -> list[Bare
             thread.start()
         for thread in loops:
             thread.join()
+        cpu_ms = (_process_cpu_s() - cpu_before) * 1e3
         every = np.concatenate([np.array(t) for t in times]) * 1e3
         label = f"{sessions} session(s) x {threads} thread(s)"
-        results.append(Bare(label, every.size / seconds, *np.percentile(every, [50, 99]).tolist()))
+        p50, p99 = np.percentile(every, [50, 99]).tolist()
+        results.append(Bare(label, every.size / seconds, p50, p99, cpu_ms / max(every.size, 1)))
     return results
+
+
+def _process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _infer(runtime: ModelRuntime, tensors: list[np.ndarray], stop_at: float, times: list[float]) -> None:
@@ -115,13 +140,15 @@ def station_at(config: StationConfig, rate_hz: float | None, seconds: float, sou
     with tempfile.TemporaryDirectory(prefix="inspection-bench-") as folder:
         storage = config.storage.model_copy(update={"data_dir": Path(folder)})
         run_config = config.model_copy(update={"camera": camera, "storage": storage}).with_model(verify_golden=False)
-        if rate_hz is None:  # as fast as the source goes, for a time
-            run_station(run_config, threading.Event(), max_seconds=seconds)
-        else:  # a paced source: exactly the parts of `seconds` at `rate_hz`
-            run_station(run_config, threading.Event(), max_parts=max(1, round(rate_hz * seconds)))
+        with CpuWatch(workers_running, warmup_s=min(1.0, seconds / 4)) as watch:
+            if rate_hz is None:  # as fast as the source goes, for a time
+                run_station(run_config, threading.Event(), max_seconds=seconds)
+            else:  # a paced source: exactly the parts of `seconds` at `rate_hz`
+                run_station(run_config, threading.Event(), max_parts=max(1, round(rate_hz * seconds)))
         db = sqlite3.connect(Path(folder) / DATABASE)
         rows = db.execute("SELECT reason, verdict, latency_ms FROM decisions").fetchall()
         first, last = db.execute("SELECT MIN(captured_ns), MAX(captured_ns) FROM decisions").fetchone()
+        cpu = _cpu_per_part(db, watch.window())
         db.close()
     if not rows:
         raise ConfigError(f"inspection bench: the {source} source gave no frame in {seconds:.0f} s; check the camera")
@@ -146,4 +173,16 @@ def station_at(config: StationConfig, rate_hz: float | None, seconds: float, sou
         reasons.count("deadline"),
         reasons.count("overload"),
         latency_ms,
+        cpu,
     )
+
+
+def _cpu_per_part(db: sqlite3.Connection, window: CpuWindow | None) -> CpuPerPart | None:
+    if window is None:
+        return None
+    query = "SELECT COUNT(*) FROM decisions WHERE captured_ns >= ? AND captured_ns < ?"
+    parts = int(db.execute(query, (window.start_ns, window.end_ns)).fetchone()[0])
+    if parts == 0:
+        return None
+    ms = {stage: seconds * 1e3 / parts for stage, seconds in window.seconds.items()}
+    return CpuPerPart((window.end_ns - window.start_ns) / 1e9, parts, ms)

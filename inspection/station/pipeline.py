@@ -35,6 +35,7 @@ from inspection.station.store import DecisionStore
 
 log = logging.getLogger(__name__)
 READ_TIMEOUT_S = 0.05
+WORKER_PREFIX = "inference-"  # the workers' thread names; `inspection bench` sums their CPU by it
 WATCHDOG_IDLE_S = 1.0  # the watchdog's sleep with nothing in flight; a new part wakes it when due sooner
 
 
@@ -113,7 +114,7 @@ class Station:
         """Runs until `stop` is set, the source ends, `max_parts` frames were acquired or `max_seconds`
         have passed since the workers started; then drains."""
         workers = [
-            threading.Thread(target=self._work, args=(inspector,), name=f"inference-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(inspector,), name=f"{WORKER_PREFIX}{i}", daemon=True)
             for i, inspector in enumerate(self.inspectors)
         ]
         watchdog_stop = threading.Event()
