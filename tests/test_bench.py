@@ -53,6 +53,8 @@ def test_a_set_rate_on_the_simulated_line_decides_exactly_its_parts(tmp_path: Pa
     assert 0 < int(cpu["parts"]) < 40
     assert stages["inference"] > 1.0, stages  # the model alone takes ~5 ms of CPU per part
     assert abs(sum(stages.values()) - float(cpu["total"])) < 0.05 * len(stages)
+    again = r"bare model again after the station runs, 2 session\(s\) x 1 thread\(s\): +[\d.]+/s \([+-][\d.]+%"
+    assert re.search(again, output)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from inspection.cli.common import config_option, exits_on_errors, station_config
+from inspection.config import StationConfig
 from inspection.station.bench import MAX_SIMULATED_HZ, Bare, StationRun, bare_model, bench_camera, station_at
 
 
@@ -62,6 +63,7 @@ def bench(config_file: Path | None, seconds: float, source: str, rate_text: str 
         _cpu(run, per_worker)
         click.echo(f"  throughput ratio station / best bare model: {run.throughput / best.per_second:.3f}")
         _latency_ratio(run, per_worker)
+        _drift(config, seconds, per_worker)
         return
     # Offered the bare model's best rate, the station has exactly the work the baseline did; at the
     # line's maximum it also records ~80% of the parts as shed, which takes CPU from the model.
@@ -79,6 +81,17 @@ def bench(config_file: Path | None, seconds: float, source: str, rate_text: str 
     _print("station at 50% of the bare throughput", half)
     _cpu(half, per_worker)
     _latency_ratio(half, per_worker, targets=True)
+    _drift(config, seconds, per_worker)
+
+
+def _drift(config: StationConfig, seconds: float, before: Bare) -> None:
+    """The bare model once more: how far this machine's speed moved while the station ran."""
+    after = bare_model(config, seconds, config.pipeline.workers, only_per_worker=True)[0]
+    click.echo(
+        f"bare model again after the station runs, {after.label}: {after.per_second:7.1f}/s "
+        f"({after.per_second / before.per_second - 1:+.1%}: the machine's speed drift within this run, "
+        "which the ratios above carry)"
+    )
 
 
 def _latency_ratio(run: StationRun, bare: Bare, targets: bool = False) -> None:

@@ -78,10 +78,12 @@ class StationRun:
         return self.model_decided / self.seconds
 
 
-def bare_model(config: StationConfig, seconds: float, workers: int) -> list[Bare]:
+def bare_model(config: StationConfig, seconds: float, workers: int, *, only_per_worker: bool = False) -> list[Bare]:
+    """Both layouts, the station's own (one 1-thread session per worker) last; `only_per_worker`: that one."""
     images = [render_part(9_000_000 + i, defective=i % 3 == 0).image for i in range(16)]
     results = []
-    for threads, sessions in ((workers, 1), (1, workers)):
+    layouts = ((workers, 1), (1, workers))
+    for threads, sessions in layouts[1:] if only_per_worker else layouts:
         single = config.with_model(intra_op_threads=threads, verify_golden=False)
         runtimes = [load_runtime(single) for _ in range(sessions)]
         tensors = [runtimes[0].preprocess(image).copy() for image in images]
