@@ -46,7 +46,10 @@ def test_a_set_rate_on_the_simulated_line_decides_exactly_its_parts(tmp_path: Pa
     assert re.search(r"throughput ratio station / best bare model: 0\.\d{3}", output)
     assert re.search(r"capture-to-decision p99 [\d.]+ ms vs bare p99 [\d.]+ ms: \+-?[\d.]+ ms", output)
     assert re.search(r"bare model, 2 session\(s\) x 1 thread\(s\):.* CPU [\d.]+ ms per inference", output)
-    cpu_line = r"CPU per part \([\d.]+ s window, (?P<parts>\d+) parts\): (?P<stages>.*) = (?P<total>[\d.]+) ms"
+    cpu_line = (
+        r"CPU per part decided by the model \([\d.]+ s window, (?P<parts>\d+) parts\): (?P<stages>.*) = "
+        r"(?P<total>[\d.]+) ms"
+    )
     cpu = re.search(cpu_line, output)
     assert cpu is not None, output
     stages = {name: float(ms) for name, ms in (s.rsplit(" ", 1) for s in cpu["stages"].split(", "))}

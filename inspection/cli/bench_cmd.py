@@ -115,9 +115,9 @@ def _cpu(run: StationRun, bare: Bare) -> None:
     stages = ", ".join(f"{stage} {ms:.2f}" for stage, ms in sorted(cpu.ms.items(), key=lambda kv: -kv[1]))
     cores = len(os.sched_getaffinity(0))
     click.echo(
-        f"  CPU per part ({cpu.seconds:.1f} s window, {cpu.parts} parts): {stages} = {cpu.total_ms:.2f} ms "
-        f"vs the bare model's {bare.cpu_ms:.2f} ms per inference; {cores} cores allow at most "
-        f"{cores * 1e3 / cpu.total_ms:.0f} parts/s"
+        f"  CPU per part decided by the model ({cpu.seconds:.1f} s window, {cpu.parts} parts): {stages} = "
+        f"{cpu.total_ms:.2f} ms vs the bare model's {bare.cpu_ms:.2f} ms per inference; {cores} cores allow "
+        f"at most {cores * 1e3 / cpu.total_ms:.0f} parts/s"
     )
 
 

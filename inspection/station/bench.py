@@ -51,10 +51,11 @@ class Bare:
 
 @dataclass(frozen=True)
 class CpuPerPart:
-    """CPU per part by stage over a steady window of a station run (start-up and drain left out)."""
+    """CPU per part decided by the model, by stage, over a steady window of a station run (start-up and
+    drain left out)."""
 
     seconds: float  # the window
-    parts: int  # captured in it
+    parts: int  # captured in it and decided by the model
     ms: dict[str, float]  # stage -> CPU ms per part
 
     @property
@@ -182,8 +183,13 @@ def station_at(config: StationConfig, rate_hz: float | None, seconds: float, sou
 def _cpu_per_part(db: sqlite3.Connection, window: CpuWindow | None) -> CpuPerPart | None:
     if window is None:
         return None
-    query = "SELECT COUNT(*) FROM decisions WHERE captured_ns >= ? AND captured_ns < ?"
-    parts = int(db.execute(query, (window.start_ns, window.end_ns)).fetchone()[0])
+    # Per part the model decided: shed parts cost CPU too (recording them), and that is part of what a
+    # saturated station pays for each part it does decide.
+    query = (
+        "SELECT COUNT(*) FROM decisions WHERE captured_ns >= ? AND captured_ns < ? "
+        f"AND NOT (verdict = 'failsafe' AND reason IN ({', '.join('?' * len(SHED))}))"
+    )
+    parts = int(db.execute(query, (window.start_ns, window.end_ns, *SHED)).fetchone()[0])
     if parts == 0:
         return None
     ms = {stage: seconds * 1e3 / parts for stage, seconds in window.seconds.items()}
